@@ -1,0 +1,116 @@
+// The Snapshot: immutable plain data compiled from one validated config version.
+// It crosses threads by structured clone, so it holds no functions and no class instances.
+
+export type ServiceProtocol = 'http' | 'https' | 'grpc' | 'grpcs' | 'ws' | 'wss' | 'tcp' | 'tls'
+export type RouteProtocol = 'http' | 'https' | 'grpc' | 'grpcs' | 'ws' | 'wss'
+export type BalancerAlgorithm = 'round-robin' | 'least-connections' | 'consistent-hashing' | 'latency'
+export type HashOn = 'none' | 'consumer' | 'ip' | 'header' | 'cookie' | 'path' | 'query_arg' | 'uri_capture'
+
+/** One plugin instance after validation: `config` has every default filled in. */
+export interface PluginInstance {
+  name: string
+  id: string
+  config: Record<string, unknown>
+  /** Scope, as names/ids of the entities it is attached to (null = not scoped by that entity). */
+  service: string | null
+  route: string | null
+  consumer: string | null
+}
+
+export interface TargetRecord {
+  /** host:port as written. */
+  target: string
+  host: string
+  port: number
+  weight: number
+  /** Index into the shared health table (unique across the whole Snapshot). */
+  healthSlot: number
+}
+
+export interface UpstreamRecord {
+  name: string
+  id: string
+  algorithm: BalancerAlgorithm
+  hashOn: HashOn
+  hashOnHeader: string | null
+  hashOnCookie: string | null
+  hashFallback: HashOn
+  hashFallbackHeader: string | null
+  /** Host header sent upstream when the service points at this upstream and preserve_host is off. */
+  hostHeader: string | null
+  slots: number
+  targets: TargetRecord[]
+  healthchecks: Record<string, unknown>
+}
+
+export interface ServiceRecord {
+  name: string
+  id: string
+  protocol: ServiceProtocol
+  host: string
+  port: number
+  /** Upstream path prefix, '' when none ('/' is stored as ''). */
+  path: string
+  retries: number
+  connectTimeout: number
+  writeTimeout: number
+  readTimeout: number
+  tlsVerify: boolean
+  /** Index into Snapshot.upstreams when `host` names an upstream, else -1 (then `target` is used). */
+  upstream: number
+  /** The single target used when `upstream` is -1 (health slot included so passive checks still work). */
+  target: TargetRecord
+}
+
+export interface HeaderMatch {
+  /** Lower-case header name. */
+  name: string
+  /** Lower-cased exact values, any of which matches; a value written `~*regex` is kept in `regexes`. */
+  values: string[]
+  regexes: string[]
+}
+
+export interface QueryMatch {
+  name: string
+  values: string[]
+}
+
+export interface RouteRecord {
+  name: string
+  id: string
+  /** Index into Snapshot.services, or -1 for a route without a service (only valid with a terminating plugin). */
+  service: number
+  protocols: RouteProtocol[]
+  /** Upper-case methods, empty = any. */
+  methods: string[]
+  /** Lower-case hosts as written; a leading or trailing `*` is a wildcard. Empty = any. */
+  hosts: string[]
+  /** Paths as written: a prefix, or a regex when it starts with `~`. Empty = any. */
+  paths: string[]
+  headers: HeaderMatch[]
+  query: QueryMatch[]
+  snis: string[]
+  stripPath: boolean
+  preserveHost: boolean
+  regexPriority: number
+  pathHandling: 'v0' | 'v1'
+  httpsRedirectStatusCode: number
+  requestBuffering: boolean
+  responseBuffering: boolean
+  /** Position in the config file, the last tie-breaker (earlier wins). */
+  order: number
+}
+
+export interface Snapshot {
+  /** sha256 of the canonical config, first 16 hex chars. */
+  hash: string
+  /** Absolute path of the file it came from, or '' for a config posted to the admin API. */
+  source: string
+  loadedAt: number
+  services: ServiceRecord[]
+  routes: RouteRecord[]
+  upstreams: UpstreamRecord[]
+  plugins: PluginInstance[]
+  /** Number of slots the health table needs (one per target across services and upstreams). */
+  healthSlots: number
+}
