@@ -1,0 +1,48 @@
+// Every GW_* error code the data plane can produce, with Kong's status and message (SPEC §4).
+// Errors are values: the proxy turns one into a JSON response in exactly one place (failToProxy).
+
+export type ErrorSource = 'upstream' | 'downstream' | 'internal'
+
+export interface ErrorKind {
+  readonly code: string
+  readonly status: number
+  readonly message: string
+  readonly source: ErrorSource
+}
+
+function kind(code: string, status: number, message: string, source: ErrorSource): ErrorKind {
+  return Object.freeze({ code, status, message, source })
+}
+
+export const GW = Object.freeze({
+  NO_ROUTE: kind('GW_NO_ROUTE', 404, 'no Route matched with those values', 'downstream'),
+  BAD_REQUEST: kind('GW_BAD_REQUEST', 400, 'Bad request', 'downstream'),
+  BODY_TOO_LARGE: kind('GW_BODY_TOO_LARGE', 413, 'Request size limit exceeded', 'downstream'),
+  NO_PEER: kind('GW_NO_PEER', 503, 'failure to get a peer from the ring-balancer', 'upstream'),
+  NO_SERVICE: kind('GW_NO_SERVICE', 503, 'no Service found with those values', 'internal'),
+  UPSTREAM_CONNECT: kind('GW_UPSTREAM_CONNECT', 502, 'An invalid response was received from the upstream server', 'upstream'),
+  UPSTREAM_CONNECT_TIMEOUT: kind('GW_UPSTREAM_CONNECT_TIMEOUT', 504, 'The upstream server is timing out', 'upstream'),
+  UPSTREAM_WRITE_TIMEOUT: kind('GW_UPSTREAM_WRITE_TIMEOUT', 504, 'The upstream server is timing out', 'upstream'),
+  UPSTREAM_READ_TIMEOUT: kind('GW_UPSTREAM_READ_TIMEOUT', 504, 'The upstream server is timing out', 'upstream'),
+  UPSTREAM_RESET: kind('GW_UPSTREAM_RESET', 502, 'An invalid response was received from the upstream server', 'upstream'),
+  UPSTREAM_BAD_RESPONSE: kind('GW_UPSTREAM_BAD_RESPONSE', 502, 'An invalid response was received from the upstream server', 'upstream'),
+  INTERNAL: kind('GW_INTERNAL', 500, 'An unexpected error occurred', 'internal'),
+  SHUTTING_DOWN: kind('GW_SHUTTING_DOWN', 503, 'The gateway is shutting down', 'internal'),
+})
+
+/** A failure with its kind; `retryable` says whether another attempt may be made (SPEC §4 retries). */
+export class GatewayError extends Error {
+  readonly kind: ErrorKind
+  readonly retryable: boolean
+  constructor(kind: ErrorKind, retryable = false, detail?: string) {
+    super(detail ? `${kind.message}: ${detail}` : kind.message)
+    this.kind = kind
+    this.retryable = retryable
+  }
+  get code(): string {
+    return this.kind.code
+  }
+  get status(): number {
+    return this.kind.status
+  }
+}

@@ -1,0 +1,65 @@
+// The admin API (SPEC §9) on its own uWS App in the primary, bound to 127.0.0.1 by default:
+// GET /status, /health, /config; DELETE /workers/{n} ends a worker thread as a crash would.
+import { timingSafeEqual } from 'node:crypto'
+import { uws, type HttpResponse, type HttpRequest, type us_listen_socket } from '../../uws.js'
+import { statusLine } from '../../http-status.js'
+import type { Gateway } from '../gateway.js'
+
+const JSON_TYPE = 'application/json; charset=utf-8'
+
+function send(res: HttpResponse, status: number, body: unknown): void {
+  res.cork(() => {
+    res.writeStatus(statusLine(status)).writeHeader('Content-Type', JSON_TYPE).end(JSON.stringify(body, null, 2))
+  })
+}
+
+function authorized(token: string | null, header: string): boolean {
+  if (token === null) return true
+  const expected = Buffer.from(`Bearer ${token}`)
+  const got = Buffer.from(header)
+  return got.length === expected.length && timingSafeEqual(got, expected)
+}
+
+export class AdminServer {
+  private listenSocket: us_listen_socket | null = null
+  port = 0
+
+  constructor(private readonly gateway: Gateway) {}
+
+  listen(host: string, port: number): Promise<number> {
+    const app = uws.App()
+    const gw = this.gateway
+    const guard = (handler: (res: HttpResponse, req: HttpRequest) => void) => (res: HttpResponse, req: HttpRequest) => {
+      if (!authorized(gw.settings.adminToken, req.getHeader('authorization'))) {
+        res.cork(() => res.writeStatus(statusLine(401)).writeHeader('Content-Type', JSON_TYPE).writeHeader('WWW-Authenticate', 'Bearer').end('{"message":"Unauthorized"}'))
+        return
+      }
+      handler(res, req)
+    }
+    app.get('/status', guard((res) => send(res, 200, gw.status())))
+    app.get('/health', guard((res) => {
+      const ready = gw.ready()
+      send(res, ready ? 200 : 503, { status: ready ? 'ok' : 'unavailable' })
+    }))
+    app.get('/config', guard((res) => send(res, 200, gw.redactedConfig())))
+    app.del('/workers/:index', guard((res, req) => {
+      const index = Number(req.getParameter(0))
+      const killed = Number.isInteger(index) && gw.workers.kill(index)
+      send(res, killed ? 202 : 404, killed ? { message: `worker ${index} terminated; it is being respawned` } : { message: 'no such worker' })
+    }))
+    app.any('/*', (res) => send(res, 404, { message: 'Not found' }))
+    return new Promise((resolve, reject) => {
+      app.listen(host, port, (socket) => {
+        if (!socket) return reject(new Error(`admin API cannot listen on ${host}:${port}`))
+        this.listenSocket = socket
+        this.port = uws.us_socket_local_port(socket)
+        resolve(this.port)
+      })
+    })
+  }
+
+  close(): void {
+    if (this.listenSocket !== null) uws.us_listen_socket_close(this.listenSocket)
+    this.listenSocket = null
+  }
+}

@@ -1,0 +1,107 @@
+// The primary: loads config, owns the shared memory, runs the worker threads and the admin API,
+// reloads on SIGHUP (validate → compile → broadcast; an invalid file changes nothing) and drains on SIGTERM.
+import type { Snapshot } from '../config/types.js'
+import type { Logger } from '../logger.js'
+import type { Settings } from '../settings.js'
+import { HealthTable, DEFAULT_HEALTH_CAPACITY } from '../shared/health-table.js'
+import { STAT, WorkerStats } from '../shared/worker-stats.js'
+import { AdminServer } from './admin/server.js'
+import { loadConfigFile } from './config-source.js'
+import { redact } from './redact.js'
+import { WorkerSet } from './workers.js'
+import { VERSION } from '../version.js'
+
+export class Gateway {
+  readonly settings: Settings
+  readonly log: Logger
+  readonly health: HealthTable
+  readonly stats: WorkerStats
+  readonly workers: WorkerSet
+  readonly admin: AdminServer
+  snapshot: Snapshot
+  document: unknown
+  port = 0
+  reloads = { ok: 0, failed: 0 }
+  private readonly startedAt = Date.now()
+  private draining = false
+
+  constructor(settings: Settings, snapshot: Snapshot, document: unknown, log: Logger) {
+    this.settings = settings
+    this.log = log
+    this.snapshot = snapshot
+    this.document = document
+    this.health = HealthTable.create(DEFAULT_HEALTH_CAPACITY)
+    this.stats = WorkerStats.create(settings.workers)
+    this.workers = new WorkerSet(settings.workers, (index) => ({
+      index,
+      settings: this.settings,
+      snapshot: this.snapshot,
+      healthSab: this.health.sab,
+      healthCapacity: this.health.capacity,
+      statsSab: this.stats.sab,
+      statsRows: this.stats.rows,
+    }), log)
+    this.admin = new AdminServer(this)
+  }
+
+  async start(): Promise<void> {
+    this.port = await this.workers.start()
+    await this.admin.listen(this.settings.adminHost, this.settings.adminPort)
+    this.log.info({ port: this.port, admin: `${this.settings.adminHost}:${this.admin.port}`, workers: this.settings.workers, config: this.snapshot.hash }, 'gateway started')
+  }
+
+  /** Re-reads the config file; on any problem logs every error and keeps the running config. */
+  reload(): boolean {
+    const result = loadConfigFile(this.settings.configPath, this.health.capacity)
+    if (!result.ok) {
+      this.reloads.failed++
+      this.log.error({ errors: result.errors }, 'reload rejected: config is invalid, nothing changed')
+      return false
+    }
+    for (const warning of result.warnings) this.log.warn({ warning }, 'config warning')
+    this.snapshot = result.snapshot
+    this.document = result.document
+    this.workers.broadcast(result.snapshot)
+    this.reloads.ok++
+    this.log.info({ config: result.snapshot.hash }, 'config reloaded')
+    return true
+  }
+
+  async shutdown(): Promise<void> {
+    if (this.draining) return
+    this.draining = true
+    this.log.info({ timeoutMs: this.settings.drainTimeoutMs }, 'draining')
+    await this.workers.drain(this.settings.drainTimeoutMs)
+    this.admin.close()
+  }
+
+  ready(): boolean {
+    return !this.draining && this.workers.allReady()
+  }
+
+  status(): Record<string, unknown> {
+    const s = this.stats
+    const workers = this.workers.info().map((w) => ({
+      index: w.index,
+      ready: w.ready,
+      config_hash: w.configHash,
+      requests: s.get(w.index, STAT.REQUESTS),
+      in_flight: s.get(w.index, STAT.IN_FLIGHT),
+    }))
+    return {
+      version: VERSION,
+      uptime_s: Math.floor((Date.now() - this.startedAt) / 1000),
+      config_hash: this.snapshot.hash,
+      workers: { configured: this.workers.count, ready: workers.filter((w) => w.ready).length, restarts: this.workers.restarts, threads: workers },
+      requests: s.sum(STAT.REQUESTS),
+      errors: s.sum(STAT.ERRORS),
+      connections: { in_flight: s.sum(STAT.IN_FLIGHT), upstream_open: s.sum(STAT.UPSTREAM_OPEN), upstream_idle: s.sum(STAT.UPSTREAM_IDLE) },
+      reloads: this.reloads.ok,
+      reloads_failed: this.reloads.failed,
+    }
+  }
+
+  redactedConfig(): unknown {
+    return redact(this.document)
+  }
+}

@@ -1,0 +1,22 @@
+// Messages between the primary and its worker threads (structured clone over the worker port).
+// Nothing here is sent per request: only start-up data, Snapshots and lifecycle commands.
+import type { Snapshot } from '../config/types.js'
+import type { Settings } from '../settings.js'
+
+export interface WorkerInit {
+  index: number
+  settings: Settings
+  snapshot: Snapshot
+  healthSab: SharedArrayBuffer
+  healthCapacity: number
+  statsSab: SharedArrayBuffer
+  statsRows: number
+}
+
+export type PrimaryMessage = { type: 'snapshot'; snapshot: Snapshot } | { type: 'drain' }
+
+export type WorkerMessage =
+  | { type: 'ready'; port: number }
+  | { type: 'applied'; hash: string }
+  | { type: 'apply-failed'; hash: string; error: string }
+  | { type: 'drained' }

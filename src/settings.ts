@@ -1,0 +1,91 @@
+// Environment variables → typed Settings (SPEC §2). Every value is checked once at start-up;
+// an invalid one is an error naming the variable, never a silent default.
+import { availableParallelism } from 'node:os'
+import { parseCidrList, type CidrList } from './net/cidr.js'
+
+export interface Settings {
+  configPath: string
+  workers: number
+  host: string
+  port: number
+  adminHost: string
+  adminPort: number
+  adminToken: string | null
+  logLevel: string
+  upstreamKeepalive: number
+  upstreamIdleTimeoutMs: number
+  maxBodySize: number
+  drainTimeoutMs: number
+  latencyHeaders: boolean
+  trustedIps: CidrList
+}
+
+type Env = Record<string, string | undefined>
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
+const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, kb: 1024, m: 1024 ** 2, mb: 1024 ** 2, g: 1024 ** 3, gb: 1024 ** 3 }
+
+/** Thrown for an invalid variable; the message names it. */
+export class SettingsError extends Error {}
+
+function fail(name: string, value: string, expected: string): never {
+  throw new SettingsError(`${name}=${JSON.stringify(value)}: ${expected}`)
+}
+
+function int(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name]
+  if (raw === undefined || raw === '') return fallback
+  if (!/^\d+$/.test(raw.trim())) fail(name, raw, `must be a whole number between ${min} and ${max}`)
+  const value = Number(raw.trim())
+  if (value < min || value > max) fail(name, raw, `must be a whole number between ${min} and ${max}`)
+  return value
+}
+
+function str(env: Env, name: string, fallback: string): string {
+  const raw = env[name]
+  return raw === undefined || raw === '' ? fallback : raw
+}
+
+function bool(env: Env, name: string, fallback: boolean): boolean {
+  const raw = env[name]
+  if (raw === undefined || raw === '') return fallback
+  const v = raw.trim().toLowerCase()
+  if (['on', 'true', '1', 'yes'].includes(v)) return true
+  if (['off', 'false', '0', 'no'].includes(v)) return false
+  return fail(name, raw, 'must be on/off (also true/false, 1/0, yes/no)')
+}
+
+/** "10m", "512k", "1048576" → bytes. */
+export function parseSize(name: string, raw: string): number {
+  const m = /^\s*(\d+)\s*([a-z]*)\s*$/i.exec(raw)
+  const unit = m ? SIZE_UNITS[m[2]!.toLowerCase()] : undefined
+  if (!m || unit === undefined) fail(name, raw, 'must be a size such as 512k, 10m or 1g')
+  return Number(m[1]) * unit
+}
+
+export function readSettings(env: Env = process.env): Settings {
+  const logLevel = str(env, 'GATEWAY_LOG_LEVEL', 'info')
+  if (!LOG_LEVELS.includes(logLevel)) fail('GATEWAY_LOG_LEVEL', logLevel, `must be one of ${LOG_LEVELS.join(', ')}`)
+  let trustedIps: CidrList
+  try {
+    trustedIps = parseCidrList(env.GATEWAY_TRUSTED_IPS ?? '')
+  } catch (err) {
+    return fail('GATEWAY_TRUSTED_IPS', env.GATEWAY_TRUSTED_IPS ?? '', (err as Error).message)
+  }
+  return {
+    configPath: str(env, 'GATEWAY_CONFIG', 'config/gateway.yaml'),
+    workers: int(env, 'GATEWAY_WORKERS', availableParallelism(), 1, 256),
+    host: str(env, 'GATEWAY_HOST', '0.0.0.0'),
+    port: int(env, 'GATEWAY_PORT', 8000, 0, 65535),
+    adminHost: str(env, 'GATEWAY_ADMIN_HOST', '127.0.0.1'),
+    adminPort: int(env, 'GATEWAY_ADMIN_PORT', 8001, 0, 65535),
+    adminToken: env.GATEWAY_ADMIN_TOKEN ? env.GATEWAY_ADMIN_TOKEN : null,
+    logLevel,
+    upstreamKeepalive: int(env, 'GATEWAY_UPSTREAM_KEEPALIVE', 128, 0, 100_000),
+    upstreamIdleTimeoutMs: int(env, 'GATEWAY_UPSTREAM_IDLE_TIMEOUT_MS', 60_000, 1, 86_400_000),
+    maxBodySize: env.GATEWAY_MAX_BODY_SIZE ? parseSize('GATEWAY_MAX_BODY_SIZE', env.GATEWAY_MAX_BODY_SIZE) : 10 * 1024 ** 2,
+    drainTimeoutMs: int(env, 'GATEWAY_DRAIN_TIMEOUT_MS', 10_000, 0, 3_600_000),
+    latencyHeaders: bool(env, 'GATEWAY_LATENCY_HEADERS', true),
+    trustedIps,
+  }
+}

@@ -1,0 +1,184 @@
+// One upstream socket (TCP or TLS) with its response parser; listeners are attached once per
+// connection and dispatch to the exchange currently using it, so nothing is allocated per read.
+import net from 'node:net'
+import tls from 'node:tls'
+import { ResponseParser, type BodyKind, type ResponseSink } from '../http1/response-parser.js'
+import type { ConnectionPool } from './pool.js'
+
+export interface ConnectOptions {
+  /** Pool identity: scheme, host, port and TLS settings (Pingora: reuse only for the exact same peer). */
+  key: string
+  host: string
+  port: number
+  tls: boolean
+  tlsVerify: boolean
+  servername: string
+  connectTimeout: number
+}
+
+/** What a connection reports to the exchange using it. */
+export interface ConnectionUser extends ResponseSink {
+  onConnect(conn: UpstreamConnection): void
+  /** The socket failed or closed while this user held it; `err` is null on a clean close. */
+  onConnectionError(conn: UpstreamConnection, err: Error | null, timedOut: boolean): void
+  onUpstreamDrain(): void
+  /** Called once per socket read, before the parser runs, so the user can cork its client. */
+  onUpstreamData(conn: UpstreamConnection, chunk: Buffer): void
+}
+
+const CONNECTING = 0
+const BUSY = 1
+const IDLE = 2
+const CLOSED = 3
+
+export class UpstreamConnection implements ResponseSink {
+  readonly key: string
+  readonly pool: ConnectionPool
+  readonly socket: net.Socket
+  readonly parser: ResponseParser
+  user: ConnectionUser | null = null
+  state = CONNECTING
+  /** Requests this socket has carried; > 0 means it was reused (a stale keep-alive socket may fail). */
+  requests = 0
+  /** The upstream sent at least one byte for the current request. */
+  gotData = false
+
+  constructor(pool: ConnectionPool, opts: ConnectOptions) {
+    this.pool = pool
+    this.key = opts.key
+    this.parser = new ResponseParser(this)
+    this.socket = opts.tls
+      ? tls.connect({ host: opts.host, port: opts.port, servername: opts.servername || undefined, rejectUnauthorized: opts.tlsVerify, ALPNProtocols: ['http/1.1'] })
+      : net.connect({ host: opts.host, port: opts.port })
+    this.socket.setNoDelay(true)
+    this.socket.setTimeout(opts.connectTimeout)
+    this.socket.on(opts.tls ? 'secureConnect' : 'connect', this.onConnect)
+    this.socket.on('data', this.onData)
+    this.socket.on('drain', this.onDrain)
+    this.socket.on('timeout', this.onTimeout)
+    this.socket.on('error', this.onError)
+    this.socket.on('close', this.onClose)
+    pool.opening(1)
+  }
+
+  /** Binds the connection to an exchange; an already-connected (pooled) one reports onConnect at once. */
+  use(user: ConnectionUser, skipBody: boolean): void {
+    this.user = user
+    this.gotData = false
+    this.parser.reset(skipBody)
+    if (this.state === IDLE) {
+      this.state = BUSY
+      this.socket.setTimeout(0)
+      user.onConnect(this)
+    }
+  }
+
+  /** True when an idle socket can carry another request (not closed, nothing unread). */
+  usable(): boolean {
+    return this.state === IDLE && !this.socket.destroyed && this.socket.readyState === 'open'
+  }
+
+  setTimeout(ms: number): void {
+    this.socket.setTimeout(ms)
+  }
+
+  /** Back to the pool: the exchange is done with it and the response allowed keep-alive. */
+  release(): void {
+    this.user = null
+    this.requests++
+    this.pool.release(this)
+  }
+
+  /** Called by the pool when it keeps the connection idle. */
+  park(idleTimeoutMs: number): void {
+    this.state = IDLE
+    this.socket.setTimeout(idleTimeoutMs)
+  }
+
+  destroy(): void {
+    this.user = null
+    if (this.state === CLOSED) return
+    const wasIdle = this.state === IDLE
+    this.state = CLOSED
+    if (wasIdle) this.pool.evict(this)
+    this.socket.destroy()
+  }
+
+  private readonly onConnect = (): void => {
+    if (this.state !== CONNECTING) return
+    this.state = BUSY
+    this.socket.setTimeout(0)
+    if (this.user !== null) this.user.onConnect(this)
+  }
+
+  private readonly onData = (chunk: Buffer): void => {
+    const user = this.user
+    if (user === null) {
+      // Bytes on an idle keep-alive socket mean the peer is broken (undici, Pingora): never reuse it.
+      this.destroy()
+      return
+    }
+    this.gotData = true
+    user.onUpstreamData(this, chunk)
+  }
+
+  private readonly onDrain = (): void => {
+    if (this.user !== null) this.user.onUpstreamDrain()
+  }
+
+  private readonly onTimeout = (): void => {
+    const user = this.user
+    if (user === null) {
+      this.destroy()
+      return
+    }
+    this.fail(user, new Error('upstream timeout'), true)
+  }
+
+  private readonly onError = (err: Error): void => {
+    const user = this.user
+    if (user !== null) this.fail(user, err, false)
+    else this.destroy()
+  }
+
+  private readonly onClose = (): void => {
+    this.pool.opening(-1)
+    const wasIdle = this.state === IDLE
+    this.state = CLOSED
+    if (wasIdle) {
+      this.user = null
+      this.pool.evict(this)
+      return
+    }
+    const user = this.user
+    if (user === null) return
+    // A close may complete a close-delimited body (the user then lets go in onComplete);
+    // otherwise the message was cut short or never started.
+    const code = this.parser.finish()
+    if (this.user === null) return
+    this.user = null
+    user.onConnectionError(this, code === 0 ? null : new Error(this.parser.errorReason || 'upstream closed the connection'), false)
+  }
+
+  private fail(user: ConnectionUser, err: Error, timedOut: boolean): void {
+    this.user = null
+    if (this.state !== CLOSED) {
+      this.state = CLOSED
+      this.socket.destroy()
+    }
+    user.onConnectionError(this, err, timedOut)
+  }
+
+  // ResponseSink: the parser reports to the connection, which forwards to its user.
+  onHead(status: number, reason: string, headers: string[], contentLength: number, bodyKind: BodyKind, keepAlive: boolean): void {
+    this.user?.onHead(status, reason, headers, contentLength, bodyKind, keepAlive)
+  }
+
+  onBody(chunk: Buffer): void {
+    this.user?.onBody(chunk)
+  }
+
+  onComplete(keepAlive: boolean): void {
+    this.user?.onComplete(keepAlive)
+  }
+}

@@ -1,0 +1,51 @@
+// Worker thread entry: builds a Runtime from the Snapshot it is given, runs a Listener on the
+// shared port, swaps Snapshots on reload and drains on request. Messages: see primary/messages.ts.
+import { parentPort, workerData } from 'node:worker_threads'
+import { createLogger } from '../logger.js'
+import type { PrimaryMessage, WorkerInit } from '../primary/messages.js'
+import { HealthTable } from '../shared/health-table.js'
+import { STAT, WorkerStats } from '../shared/worker-stats.js'
+import { Listener } from './listener.js'
+import { Runtime } from './runtime.js'
+
+const init = workerData as WorkerInit
+const port = parentPort!
+const log = createLogger(init.settings.logLevel, { worker: init.index })
+const health = new HealthTable(init.healthSab, init.healthCapacity)
+const stats = new WorkerStats(init.statsSab, init.statsRows)
+
+function hashCell(hash: string): number {
+  return parseInt(hash.slice(0, 8), 16) | 0
+}
+
+const listener = new Listener(init.settings, new Runtime(init.snapshot, health), stats, init.index)
+stats.set(init.index, STAT.CONFIG_HASH, hashCell(init.snapshot.hash))
+
+port.on('message', (msg: PrimaryMessage) => {
+  switch (msg.type) {
+    case 'snapshot':
+      try {
+        listener.runtime = new Runtime(msg.snapshot, health)
+        stats.set(init.index, STAT.CONFIG_HASH, hashCell(msg.snapshot.hash))
+        port.postMessage({ type: 'applied', hash: msg.snapshot.hash })
+      } catch (err) {
+        log.error({ err }, 'snapshot rejected by worker')
+        port.postMessage({ type: 'apply-failed', hash: msg.snapshot.hash, error: String(err) })
+      }
+      break
+    case 'drain':
+      void listener.drain().then(() => {
+        port.postMessage({ type: 'drained' })
+        process.exit(0)
+      })
+      break
+  }
+})
+
+listener.listen().then(
+  (boundPort) => port.postMessage({ type: 'ready', port: boundPort }),
+  (err: Error) => {
+    log.fatal({ err }, 'listener failed')
+    process.exit(1)
+  },
+)

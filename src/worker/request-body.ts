@@ -1,0 +1,84 @@
+// The client's request body as a stream: uWS's onData is registered in the synchronous handler
+// (data arriving with no handler is lost), and chunks wait here, bounded, until a consumer attaches.
+import type { HttpResponse } from '../uws.js'
+
+/** Bytes held before the client is paused while no consumer is attached yet. */
+const HIGH_WATER_MARK = 64 * 1024
+
+export interface BodyConsumer {
+  /** `chunk` is owned by the consumer (already copied out of uWS's neutered ArrayBuffer). */
+  onBodyChunk(chunk: Buffer, isLast: boolean): void
+}
+
+export class RequestBody {
+  readonly res: HttpResponse
+  readonly limit: number
+  received = 0
+  ended = false
+  paused = false
+  private held: Buffer[] = []
+  private heldBytes = 0
+  private consumer: BodyConsumer | null = null
+  private readonly onTooLarge: () => void
+
+  constructor(res: HttpResponse, limit: number, onTooLarge: () => void) {
+    this.res = res
+    this.limit = limit
+    this.onTooLarge = onTooLarge
+    res.onData(this.onData)
+  }
+
+  private readonly onData = (ab: ArrayBuffer, isLast: boolean): void => {
+    this.received += ab.byteLength
+    if (this.received > this.limit) {
+      this.ended = true
+      this.consumer = null
+      this.held = []
+      this.onTooLarge()
+      return
+    }
+    if (isLast) this.ended = true
+    // uWS neuters `ab` when this callback returns: anything kept (or queued by socket.write) is a copy.
+    const chunk = Buffer.copyBytesFrom(new Uint8Array(ab))
+    if (this.consumer !== null) {
+      this.consumer.onBodyChunk(chunk, isLast)
+      return
+    }
+    this.held.push(chunk)
+    this.heldBytes += chunk.length
+    if (this.heldBytes > HIGH_WATER_MARK && !this.paused && !isLast) this.pause()
+  }
+
+  /** Hands held chunks, then every later one, to `consumer`. */
+  attach(consumer: BodyConsumer): void {
+    this.consumer = consumer
+    const held = this.held
+    this.held = []
+    this.heldBytes = 0
+    const n = held.length
+    if (n === 0 && this.ended) {
+      consumer.onBodyChunk(Buffer.alloc(0), true)
+      return
+    }
+    for (let i = 0; i < n; i++) consumer.onBodyChunk(held[i]!, this.ended && i === n - 1)
+    if (this.paused && this.consumer === consumer) this.resume()
+  }
+
+  /** Stops delivering (the exchange ended early); later chunks are dropped. */
+  detach(): void {
+    this.consumer = null
+    this.held = []
+  }
+
+  pause(): void {
+    if (this.paused) return
+    this.paused = true
+    this.res.pause()
+  }
+
+  resume(): void {
+    if (!this.paused) return
+    this.paused = false
+    this.res.resume()
+  }
+}
