@@ -96,7 +96,6 @@ export interface ConsumerEntity extends Located {
   jwt_secrets: Credential[]
   acls: Credential[]
   oauth2_credentials: Credential[]
-  hmacauth_credentials: Credential[]
 }
 
 export interface PluginEntity extends Located {

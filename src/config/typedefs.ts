@@ -162,7 +162,8 @@ export function refKey(v: unknown): string | null {
   }
   return null
 }
-export const ref = (): Field => any({
+export const ref = (o?: { required?: boolean }): Field => any({
+  ...o,
   custom: (v: unknown) => refKey(v) === null || refKey(v) === '' ? 'expected a name or id (or a record with one)' : null,
 })
 

@@ -36,6 +36,15 @@ export interface UpstreamRecord {
   hashOnCookie: string | null
   hashFallback: HashOn
   hashFallbackHeader: string | null
+  // The hash inputs below are always set by compileSnapshot; optional only so hand-built records stay short.
+  /** Cookie path for a cookie set by hash_on cookie (Kong default '/'). */
+  hashOnCookiePath?: string
+  /** Query argument names for hash_on / hash_fallback `query_arg`. */
+  hashOnQueryArg?: string | null
+  hashFallbackQueryArg?: string | null
+  /** Route regex capture names for hash_on / hash_fallback `uri_capture`. */
+  hashOnUriCapture?: string | null
+  hashFallbackUriCapture?: string | null
   /** Host header sent upstream when the service points at this upstream and preserve_host is off. */
   hostHeader: string | null
   slots: number

@@ -130,7 +130,8 @@ export const BODY_KIND = {
  *   NAME_PIECE      off         len                                  part of a header name
  *   VALUE_PIECE     off         len                                  part of a header value
  *   STATUS          reasonOff   reasonLen   status       major*10+minor
- *   HEADER(+kind<<8, +OTHER<<16) nameOff  nameLen   valueOff   valueLen (trailing OWS trimmed)
+ *   HEADER(+bits)   nameOff     nameLen     valueOff     valueLen (trailing OWS trimmed)
+ *     type word bits: kind << 8 (4 bits), OTHER (bit 12), known name id << 16, known value id << 24
  *   HEAD_DONE       bodyKind | keepAlive<<8   flags   contentLength low 32   high 32 (-1,-1 = none)
  *   BODY            off         len
  *   COMPLETE        keepAlive
@@ -147,9 +148,153 @@ export const EVENT = {
 } as const
 export const EVENT_STRIDE = 5
 /** Bit in a HEADER record's type word: this Connection header lists other header names. */
-export const EVENT_HEADER_OTHER = 1 << 16
+export const EVENT_HEADER_OTHER = 1 << 12
+export const EVENT_HEADER_KIND_SHIFT = 8
+/** Index into KNOWN_HEADER_NAMES (0 = not a known name: slice it from the buffer). */
+export const EVENT_HEADER_NAME_SHIFT = 16
+/** Index into KNOWN_HEADER_VALUES (0 = not a known value). */
+export const EVENT_HEADER_VALUE_SHIFT = 24
 /** Records beyond the capacity the native side may write before it pauses (pieces flushed on return). */
 export const EVENT_HEADROOM = 8
 
 /** Default limit of the response head (status line + headers), of one chunk-size line and of the trailers. */
 export const DEFAULT_MAX_HEAD_BYTES = 64 * 1024
+
+/**
+ * Header names the native side recognises byte for byte (exact case), so the wrapper hands out
+ * these strings instead of slicing a new one from the read: a string from a Buffer costs ~60 ns,
+ * and most upstream heads repeat the same few names. Index 0 is reserved; at most 255 entries.
+ * Append only (the ids are in the event records).
+ */
+export const KNOWN_HEADER_NAMES: readonly string[] = [
+  '',
+  'Date',
+  'Server',
+  'Content-Type',
+  'Cache-Control',
+  'ETag',
+  'Last-Modified',
+  'Expires',
+  'Vary',
+  'Set-Cookie',
+  'Location',
+  'Content-Encoding',
+  'Content-Language',
+  'Content-Disposition',
+  'Content-Range',
+  'Content-Location',
+  'Content-Security-Policy',
+  'Accept-Ranges',
+  'Age',
+  'Allow',
+  'Access-Control-Allow-Origin',
+  'Access-Control-Allow-Credentials',
+  'Access-Control-Allow-Headers',
+  'Access-Control-Allow-Methods',
+  'Access-Control-Expose-Headers',
+  'Access-Control-Max-Age',
+  'Strict-Transport-Security',
+  'X-Content-Type-Options',
+  'X-Frame-Options',
+  'X-XSS-Protection',
+  'X-Powered-By',
+  'X-Request-Id',
+  'X-Correlation-Id',
+  'X-Cache',
+  'Via',
+  'Link',
+  'Pragma',
+  'Retry-After',
+  'WWW-Authenticate',
+  'Referrer-Policy',
+  'Alt-Svc',
+  'Timing-Allow-Origin',
+  'Cross-Origin-Resource-Policy',
+  'Cross-Origin-Opener-Policy',
+  'Permissions-Policy',
+  'Server-Timing',
+  'X-RateLimit-Limit',
+  'X-RateLimit-Remaining',
+  'X-RateLimit-Reset',
+  'date',
+  'server',
+  'content-type',
+  'cache-control',
+  'etag',
+  'last-modified',
+  'expires',
+  'vary',
+  'set-cookie',
+  'location',
+  'content-encoding',
+  'content-disposition',
+  'accept-ranges',
+  'age',
+  'access-control-allow-origin',
+  'access-control-allow-credentials',
+  'strict-transport-security',
+  'x-content-type-options',
+  'x-frame-options',
+  'x-xss-protection',
+  'x-powered-by',
+  'x-request-id',
+  'via',
+  'link',
+  'pragma',
+  'retry-after',
+  'www-authenticate',
+  'referrer-policy',
+  'alt-svc',
+  'content-security-policy',
+]
+
+/** Header values recognised the same way (exact bytes, after OWS trimming). At most 127 entries; append only. */
+export const KNOWN_HEADER_VALUES: readonly string[] = [
+  '',
+  'application/json',
+  'application/json; charset=utf-8',
+  'application/json;charset=UTF-8',
+  'text/html',
+  'text/html; charset=utf-8',
+  'text/html; charset=UTF-8',
+  'text/plain',
+  'text/plain; charset=utf-8',
+  'text/plain;charset=UTF-8',
+  'text/css',
+  'application/javascript',
+  'text/javascript',
+  'application/octet-stream',
+  'application/grpc',
+  'image/png',
+  'image/jpeg',
+  'no-cache',
+  'no-store',
+  'no-cache, no-store, must-revalidate',
+  'private',
+  'public',
+  'max-age=0',
+  'public, max-age=0',
+  'gzip',
+  'br',
+  'deflate',
+  'identity',
+  'Accept-Encoding',
+  'Origin',
+  '*',
+  'true',
+  'bytes',
+  'none',
+  'nosniff',
+  'DENY',
+  'SAMEORIGIN',
+  '0',
+  '1; mode=block',
+  'max-age=31536000',
+  'max-age=31536000; includeSubDomains',
+  'no-referrer',
+  'strict-origin-when-cross-origin',
+  'Express',
+  'nginx',
+  'HIT',
+  'MISS',
+]

@@ -45,7 +45,7 @@ export class Gateway {
   }
 
   async start(): Promise<void> {
-    this.port = await this.workers.start()
+    this.port = await this.workers.start(this.settings.port, this.settings.host)
     await this.admin.listen(this.settings.adminHost, this.settings.adminPort)
     this.log.info({ port: this.port, admin: `${this.settings.adminHost}:${this.admin.port}`, workers: this.settings.workers, config: this.snapshot.hash }, 'gateway started')
   }

@@ -13,10 +13,11 @@ export interface WorkerInit {
   statsRows: number
 }
 
-export type PrimaryMessage = { type: 'snapshot'; snapshot: Snapshot } | { type: 'drain' }
+export type PrimaryMessage = { type: 'snapshot'; snapshot: Snapshot } | { type: 'drain' } | { type: 'terminate' }
 
 export type WorkerMessage =
   | { type: 'ready'; port: number }
   | { type: 'applied'; hash: string }
   | { type: 'apply-failed'; hash: string; error: string }
+  | { type: 'listen-failed'; error: string }
   | { type: 'drained' }

@@ -1,5 +1,6 @@
 // The worker threads of one gateway: start, respawn a worker that dies (within a second),
 // broadcast Snapshots, and drain them all on shutdown.
+import net from 'node:net'
 import { Worker } from 'node:worker_threads'
 import type { Logger } from '../logger.js'
 import type { Snapshot } from '../config/types.js'
@@ -18,7 +19,7 @@ interface Slot {
 export class WorkerSet {
   readonly count: number
   restarts = 0
-  /** The proxy port all workers share, once worker 0 has bound it. */
+  /** The proxy port all workers share. */
   port = 0
   private readonly slots: Slot[]
   private readonly makeInit: (index: number) => WorkerInit
@@ -33,19 +34,19 @@ export class WorkerSet {
   }
 
   /**
-   * Starts every worker; resolves with the bound port once all listen, rejects if one cannot.
-   * Worker 0 binds first so that port 0 (tests) resolves to one real port the others then share.
+   * Starts every worker on `port`; resolves once all listen, rejects if one cannot. uSockets only
+   * sets SO_REUSEPORT for a non-zero port, so port 0 (tests) is first resolved to a free port.
    */
-  async start(): Promise<number> {
-    this.port = await this.spawn(0)
-    await Promise.all(this.slots.slice(1).map((_, i) => this.spawn(i + 1)))
+  async start(port: number, host: string): Promise<number> {
+    this.port = port !== 0 ? port : await freePort(host)
+    await Promise.all(this.slots.map((_, i) => this.spawn(i)))
     return this.port
   }
 
   private spawn(index: number): Promise<number> {
     return new Promise((resolve, reject) => {
       const init = this.makeInit(index)
-      if (this.port !== 0) init.settings = { ...init.settings, port: this.port }
+      init.settings = { ...init.settings, port: this.port }
       const worker = new Worker(WORKER_URL, { workerData: init })
       const slot = this.slots[index]!
       slot.worker = worker
@@ -57,6 +58,8 @@ export class WorkerSet {
           started = true
           slot.ready = true
           resolve(msg.port)
+        } else if (msg.type === 'listen-failed') {
+          reject(new Error(`worker ${index}: ${msg.error}`))
         } else if (msg.type === 'applied') {
           slot.appliedHash = msg.hash
         } else if (msg.type === 'apply-failed') {
@@ -84,11 +87,15 @@ export class WorkerSet {
     for (const slot of this.slots) slot.worker?.postMessage(msg)
   }
 
-  /** Ends a worker thread at once, as a crash would (admin API); the set respawns it. */
+  /**
+   * Ends a worker thread at once, as a crash would: its connections are cut and the set respawns it.
+   * It is asked to exit rather than terminate()d, because ending a thread that still holds uWS's
+   * libuv handles aborts the process.
+   */
   kill(index: number): boolean {
     const worker = this.slots[index]?.worker
     if (!worker) return false
-    void worker.terminate()
+    worker.postMessage({ type: 'terminate' } satisfies PrimaryMessage)
     return true
   }
 
@@ -111,10 +118,31 @@ export class WorkerSet {
         worker.postMessage({ type: 'drain' } satisfies PrimaryMessage)
       })
     })
-    let timer: NodeJS.Timeout | undefined
-    const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)))
-    await Promise.race([Promise.all(drained), timeout])
-    clearTimeout(timer)
-    await Promise.all(this.slots.map((s) => s.worker?.terminate()))
+    const all = Promise.all(drained)
+    if (await within(all, timeoutMs)) return
+    // Past the drain bound: cut what is left, and give each worker a moment to close its sockets.
+    for (const slot of this.slots) slot.worker?.postMessage({ type: 'terminate' } satisfies PrimaryMessage)
+    await within(all, 1000)
   }
+}
+
+/** Resolves true when `p` settles within `ms`, false otherwise. */
+async function within(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)))
+  const done = await Promise.race([p.then(() => true), timeout])
+  clearTimeout(timer)
+  return done
+}
+
+/** A free port on `host` (bound, then released) for GATEWAY_PORT=0. */
+function freePort(host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer()
+    server.once('error', reject)
+    server.listen(0, host, () => {
+      const { port } = server.address() as net.AddressInfo
+      server.close(() => resolve(port))
+    })
+  })
 }

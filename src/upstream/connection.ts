@@ -26,6 +26,9 @@ export interface ConnectionUser extends ResponseSink {
   onUpstreamData(conn: UpstreamConnection, chunk: Buffer): void
 }
 
+/** Shared read buffer for plain TCP upstream sockets of this worker (see the constructor). */
+const READ_BUFFER = Buffer.allocUnsafe(64 * 1024)
+
 const CONNECTING = 0
 const BUSY = 1
 const IDLE = 2
@@ -47,13 +50,17 @@ export class UpstreamConnection implements ResponseSink {
     this.pool = pool
     this.key = opts.key
     this.parser = new ResponseParser(this)
-    this.socket = opts.tls
-      ? tls.connect({ host: opts.host, port: opts.port, servername: opts.servername || undefined, rejectUnauthorized: opts.tlsVerify, ALPNProtocols: ['http/1.1'] })
-      : net.connect({ host: opts.host, port: opts.port })
+    if (opts.tls) {
+      this.socket = tls.connect({ host: opts.host, port: opts.port, servername: opts.servername || undefined, rejectUnauthorized: opts.tlsVerify, ALPNProtocols: ['http/1.1'] })
+      this.socket.on('data', this.onData)
+    } else {
+      // Plain TCP reads land in one buffer per worker (no allocation per read, no garbage): every
+      // consumer of a chunk is synchronous, and the exchange copies the rare bytes it must hold.
+      this.socket = net.connect({ host: opts.host, port: opts.port, onread: { buffer: READ_BUFFER, callback: this.onRead } })
+    }
     this.socket.setNoDelay(true)
     this.socket.setTimeout(opts.connectTimeout)
     this.socket.on(opts.tls ? 'secureConnect' : 'connect', this.onConnect)
-    this.socket.on('data', this.onData)
     this.socket.on('drain', this.onDrain)
     this.socket.on('timeout', this.onTimeout)
     this.socket.on('error', this.onError)
@@ -120,6 +127,11 @@ export class UpstreamConnection implements ResponseSink {
     }
     this.gotData = true
     user.onUpstreamData(this, chunk)
+  }
+
+  private readonly onRead = (nread: number, buf: Uint8Array): boolean => {
+    this.onData((buf as Buffer).subarray(0, nread))
+    return true
   }
 
   private readonly onDrain = (): void => {

@@ -189,7 +189,8 @@ export class ProxyExchange implements ConnectionUser, BodyConsumer {
     res.writeStatus(statusLine(status))
     for (let i = 0; i < headers.length; i += 2) {
       const name = headers[i]!
-      if (name.length === 12 && name.toLowerCase() === 'x-request-id') continue
+      // uWS writes its own Date; the request id is ours (SPEC §4).
+      if ((name.length === 4 && name.toLowerCase() === 'date') || (name.length === 12 && name.toLowerCase() === 'x-request-id')) continue
       res.writeHeader(name, headers[i + 1]!)
     }
     res.writeHeader('X-Request-Id', ctx.requestId)
@@ -222,6 +223,7 @@ export class ProxyExchange implements ConnectionUser, BodyConsumer {
       if (!ctx.res.write(chunk)) this.conn?.socket.pause()
       return
     }
+    // Chunks are views of a reused read buffer: anything held past this call is copied.
     if (this.held !== null) {
       this.held = Buffer.concat([this.held, chunk])
       return
@@ -230,8 +232,8 @@ export class ProxyExchange implements ConnectionUser, BodyConsumer {
     const [ok, done] = ctx.res.tryEnd(chunk, this.total)
     if (done) return ctx.finished()
     if (!ok) {
-      // uWS keeps nothing we could not send: hold the rest (a view of the socket's own Buffer).
-      this.held = chunk
+      // uWS keeps nothing we could not send: hold a copy of the chunk until onWritable.
+      this.held = Buffer.from(chunk)
       this.heldBase = base
       this.conn?.socket.pause()
     }

@@ -179,4 +179,11 @@ export class Listener implements ExchangeHost {
       this.onIdle = done
     })
   }
+
+  /** Closes every client connection and upstream socket at once (crash, terminate). */
+  closeAll(): void {
+    this.listenSocket = null
+    ;(this.app as TemplatedApp & { close(): void }).close()
+    this.pool.closeIdle()
+  }
 }

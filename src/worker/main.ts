@@ -34,18 +34,35 @@ port.on('message', (msg: PrimaryMessage) => {
       }
       break
     case 'drain':
-      void listener.drain().then(() => {
-        port.postMessage({ type: 'drained' })
-        process.exit(0)
-      })
+      void listener.drain().then(() => exit(0))
+      break
+    case 'terminate':
+      exit(1)
       break
   }
 })
 
+/**
+ * Ends the thread. uWS's sockets must be closed first: a thread that exits while uWS still holds
+ * a libuv handle aborts the whole process (Node's CheckedUvLoopClose), so nothing here calls
+ * worker.terminate() and every way out goes through app.close().
+ */
+function exit(code: number): void {
+  listener.closeAll()
+  setImmediate(() => process.exit(code))
+}
+
+process.on('uncaughtException', (err) => {
+  log.fatal({ err }, 'worker crashed; closing its connections so the primary can respawn it')
+  exit(1)
+})
+process.on('unhandledRejection', (err) => {
+  log.fatal({ err }, 'unhandled rejection in worker; closing its connections so the primary can respawn it')
+  exit(1)
+})
+
 listener.listen().then(
   (boundPort) => port.postMessage({ type: 'ready', port: boundPort }),
-  (err: Error) => {
-    log.fatal({ err }, 'listener failed')
-    process.exit(1)
-  },
+  // Exiting a thread that holds uWS's loop handle aborts the process: report, and let the primary stop.
+  (err: Error) => port.postMessage({ type: 'listen-failed', error: err.message }),
 )

@@ -1,0 +1,79 @@
+// Starts this gateway's CLI (dist/cli.js) for the benchmark with a one-route config pointing at
+// the benchmark upstream, waits for the admin /health to answer 200, and stops it afterwards.
+import { existsSync, writeFileSync } from 'node:fs'
+import path from 'node:path'
+import { makeTempDir, removeTempDir, start, stop, tail } from './procs.mjs'
+import { get, waitUntil } from './net.mjs'
+
+/** The CLI to start: BENCH_GATEWAY_CLI (relative to the project root) or dist/cli.js. */
+export function gatewayCli(root, env = process.env) {
+  return path.resolve(root, env.BENCH_GATEWAY_CLI || path.join('dist', 'cli.js'))
+}
+
+export function benchConfig(upstreamPort) {
+  return {
+    _format_version: '3.0',
+    services: [
+      {
+        name: 'bench',
+        url: `http://127.0.0.1:${upstreamPort}`,
+        routes: [{ name: 'bench', paths: ['/'] }],
+      },
+    ],
+  }
+}
+
+/** Environment for the gateway child: the caller's GATEWAY_* values, then the bench's own. */
+export function gatewayEnv({ workers, port, adminPort, configPath }, env = process.env) {
+  const out = { ...env }
+  // An admin token would make /health answer 401 to our readiness poll.
+  delete out.GATEWAY_ADMIN_TOKEN
+  return {
+    ...out,
+    GATEWAY_CONFIG: configPath,
+    GATEWAY_WORKERS: String(workers),
+    GATEWAY_HOST: '127.0.0.1',
+    GATEWAY_PORT: String(port),
+    GATEWAY_ADMIN_HOST: '127.0.0.1',
+    GATEWAY_ADMIN_PORT: String(adminPort),
+    GATEWAY_LOG_LEVEL: env.GATEWAY_LOG_LEVEL ?? 'warn',
+    // NGINX runs with access_log off; so does the gateway unless the caller asks otherwise.
+    GATEWAY_ACCESS_LOG: env.GATEWAY_ACCESS_LOG ?? 'off',
+    GATEWAY_DRAIN_TIMEOUT_MS: env.GATEWAY_DRAIN_TIMEOUT_MS ?? '1000',
+  }
+}
+
+/**
+ * Start `node dist/cli.js start -c <tmp config>`; resolves { proc, port, env, stop() } once
+ * GET /health on the admin port is 200. Throws an Error with a clear message (and the
+ * gateway's last output lines) if it is not built, exits, or does not become healthy.
+ */
+export async function startGateway(root, { workers, port, adminPort, upstreamPort, timeoutMs = 20000 }) {
+  const cli = gatewayCli(root)
+  if (!existsSync(cli)) throw new Error(`${path.relative(root, cli) || cli} is missing: run npm run build first`)
+  const dir = makeTempDir('native-bench-gateway-')
+  const configPath = path.join(dir, 'gateway.json')
+  writeFileSync(configPath, `${JSON.stringify(benchConfig(upstreamPort), null, 2)}\n`)
+  const env = gatewayEnv({ workers, port, adminPort, configPath })
+  const proc = start(process.execPath, [cli, 'start', '-c', configPath], { env, cwd: root, name: `gateway (${workers})` })
+  const cleanup = () => removeTempDir(dir)
+  const ready = await waitUntil(async () => (await get(`http://127.0.0.1:${adminPort}/health`, 1000)).status === 200, {
+    timeoutMs,
+    abort: () => (proc.exited ? `it exited (${proc.spawnError?.message ?? `code ${proc.exitCode ?? proc.signal}`})` : null),
+  })
+  if (!ready.ok) {
+    await stop(proc, { graceMs: 3000 })
+    cleanup()
+    const out = tail(proc)
+    throw new Error(`gateway (GATEWAY_WORKERS=${workers}) did not become healthy: ${ready.reason}${out ? `\n--- gateway output ---\n${out}` : ''}`)
+  }
+  return {
+    proc,
+    port,
+    env,
+    async stop() {
+      await stop(proc, { signal: 'SIGTERM', graceMs: 5000 })
+      cleanup()
+    },
+  }
+}

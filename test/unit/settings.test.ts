@@ -1,0 +1,47 @@
+// Settings from GATEWAY_* variables: defaults, parsing, and errors that name the variable.
+import { describe, expect, it } from 'vitest'
+import { parseSize, readSettings } from '../../src/settings.js'
+
+describe('readSettings', () => {
+  it('fills SPEC §2 defaults', () => {
+    const s = readSettings({})
+    expect(s.port).toBe(8000)
+    expect(s.host).toBe('0.0.0.0')
+    expect(s.adminHost).toBe('127.0.0.1')
+    expect(s.adminPort).toBe(8001)
+    expect(s.configPath).toBe('config/gateway.yaml')
+    expect(s.upstreamKeepalive).toBe(128)
+    expect(s.upstreamIdleTimeoutMs).toBe(60000)
+    expect(s.maxBodySize).toBe(10 * 1024 * 1024)
+    expect(s.drainTimeoutMs).toBe(10000)
+    expect(s.latencyHeaders).toBe(true)
+    expect(s.workers).toBeGreaterThanOrEqual(1)
+    expect(s.adminToken).toBeNull()
+  })
+
+  it('parses values', () => {
+    const s = readSettings({ GATEWAY_PORT: '9000', GATEWAY_WORKERS: '3', GATEWAY_LATENCY_HEADERS: 'off', GATEWAY_MAX_BODY_SIZE: '512k', GATEWAY_TRUSTED_IPS: '10.0.0.0/8, ::1' })
+    expect(s.port).toBe(9000)
+    expect(s.workers).toBe(3)
+    expect(s.latencyHeaders).toBe(false)
+    expect(s.maxBodySize).toBe(512 * 1024)
+    expect(s.trustedIps).toHaveLength(2)
+  })
+
+  it.each([
+    ['GATEWAY_PORT', '70000'],
+    ['GATEWAY_WORKERS', 'many'],
+    ['GATEWAY_WORKERS', '0'],
+    ['GATEWAY_LATENCY_HEADERS', 'maybe'],
+    ['GATEWAY_MAX_BODY_SIZE', '10 parsecs'],
+    ['GATEWAY_TRUSTED_IPS', '10.0.0.0/33'],
+    ['GATEWAY_LOG_LEVEL', 'loud'],
+  ])('rejects %s=%s naming the variable', (name, value) => {
+    expect(() => readSettings({ [name]: value })).toThrow(name)
+  })
+
+  it('parses sizes with units', () => {
+    expect(parseSize('X', '1g')).toBe(1024 ** 3)
+    expect(parseSize('X', '100')).toBe(100)
+  })
+})
