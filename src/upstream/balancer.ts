@@ -1,6 +1,7 @@
 // Per-worker target selection for one upstream: round-robin, least-connections, consistent-hashing, latency.
 // Built once per Snapshot into typed arrays so `pick` allocates nothing; load state is per worker, health is shared.
 
+import { performance } from 'node:perf_hooks'
 import type { BalancerAlgorithm, HashOn, TargetRecord, UpstreamRecord } from '../config/types.js'
 import type { HealthTable } from '../shared/health-table.js'
 

@@ -1,5 +1,7 @@
 // One upstream socket (TCP or TLS) with its response parser; listeners are attached once per
 // connection and dispatch to the exchange currently using it, so nothing is allocated per read.
+// Timeouts are deadlines checked by the pool's sweep (STYLE 2.10): no timer work per request.
+import { performance } from 'node:perf_hooks'
 import net from 'node:net'
 import tls from 'node:tls'
 import { ResponseParser, type BodyKind, type ResponseSink } from '../http1/response-parser.js'
@@ -45,6 +47,10 @@ export class UpstreamConnection implements ResponseSink {
   requests = 0
   /** The upstream sent at least one byte for the current request. */
   gotData = false
+  /** performance.now() after which the pool's sweep times this connection out; 0 = none. */
+  deadline = 0
+  /** While waiting for the response: each read pushes the deadline this far (read_timeout). */
+  private readRefreshMs = 0
 
   constructor(pool: ConnectionPool, opts: ConnectOptions) {
     this.pool = pool
@@ -59,13 +65,12 @@ export class UpstreamConnection implements ResponseSink {
       this.socket = net.connect({ host: opts.host, port: opts.port, onread: { buffer: READ_BUFFER, callback: this.onRead } })
     }
     this.socket.setNoDelay(true)
-    this.socket.setTimeout(opts.connectTimeout)
+    this.expireIn(opts.connectTimeout)
     this.socket.on(opts.tls ? 'secureConnect' : 'connect', this.onConnect)
     this.socket.on('drain', this.onDrain)
-    this.socket.on('timeout', this.onTimeout)
     this.socket.on('error', this.onError)
     this.socket.on('close', this.onClose)
-    pool.opening(1)
+    pool.opened(this)
   }
 
   /** Binds the connection to an exchange; an already-connected (pooled) one reports onConnect at once. */
@@ -75,7 +80,7 @@ export class UpstreamConnection implements ResponseSink {
     this.parser.reset(skipBody)
     if (this.state === IDLE) {
       this.state = BUSY
-      this.socket.setTimeout(0)
+      this.deadline = 0
       user.onConnect(this)
     }
   }
@@ -85,8 +90,16 @@ export class UpstreamConnection implements ResponseSink {
     return this.state === IDLE && !this.socket.destroyed && this.socket.readyState === 'open'
   }
 
-  setTimeout(ms: number): void {
-    this.socket.setTimeout(ms)
+  /** Arms the deadline `ms` from now (0 disarms); reads no longer move it. */
+  expireIn(ms: number): void {
+    this.readRefreshMs = 0
+    this.deadline = ms > 0 ? performance.now() + ms : 0
+  }
+
+  /** Waiting for the response: time out when `ms` pass without a read (Kong's read_timeout). */
+  awaitResponse(ms: number): void {
+    this.expireIn(ms)
+    this.readRefreshMs = ms
   }
 
   /** Back to the pool: the exchange is done with it and the response allowed keep-alive. */
@@ -99,11 +112,12 @@ export class UpstreamConnection implements ResponseSink {
   /** Called by the pool when it keeps the connection idle. */
   park(idleTimeoutMs: number): void {
     this.state = IDLE
-    this.socket.setTimeout(idleTimeoutMs)
+    this.expireIn(idleTimeoutMs)
   }
 
   destroy(): void {
     this.user = null
+    this.deadline = 0
     if (this.state === CLOSED) return
     const wasIdle = this.state === IDLE
     this.state = CLOSED
@@ -114,7 +128,7 @@ export class UpstreamConnection implements ResponseSink {
   private readonly onConnect = (): void => {
     if (this.state !== CONNECTING) return
     this.state = BUSY
-    this.socket.setTimeout(0)
+    this.deadline = 0
     if (this.user !== null) this.user.onConnect(this)
   }
 
@@ -126,6 +140,7 @@ export class UpstreamConnection implements ResponseSink {
       return
     }
     this.gotData = true
+    if (this.readRefreshMs > 0) this.deadline = performance.now() + this.readRefreshMs
     user.onUpstreamData(this, chunk)
   }
 
@@ -138,7 +153,8 @@ export class UpstreamConnection implements ResponseSink {
     if (this.user !== null) this.user.onUpstreamDrain()
   }
 
-  private readonly onTimeout = (): void => {
+  /** Called by the pool's sweep when the deadline passed. */
+  readonly timedOut = (): void => {
     const user = this.user
     if (user === null) {
       this.destroy()
@@ -154,7 +170,7 @@ export class UpstreamConnection implements ResponseSink {
   }
 
   private readonly onClose = (): void => {
-    this.pool.opening(-1)
+    this.pool.closed(this)
     const wasIdle = this.state === IDLE
     this.state = CLOSED
     if (wasIdle) {

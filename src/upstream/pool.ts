@@ -1,7 +1,12 @@
 // Keep-alive sockets per upstream target for this worker (undici/Pingora pool discipline).
-// A socket is pooled only after a complete response with keep-alive on both sides; idle ones evict themselves.
+// A socket is pooled only after a complete response with keep-alive on both sides; one coarse
+// sweep (every 250 ms) enforces every connection's deadline, so timeouts cost no timer per request.
+import { performance } from 'node:perf_hooks'
 import { UpstreamConnection, type ConnectOptions } from './connection.js'
 import { STAT, type WorkerStats } from '../shared/worker-stats.js'
+
+/** Timeout resolution: deadlines are checked this often. */
+const SWEEP_MS = 250
 
 export interface PoolSettings {
   /** Idle sockets kept per target (GATEWAY_UPSTREAM_KEEPALIVE). */
@@ -20,11 +25,19 @@ class TargetPool {
 export class ConnectionPool {
   readonly settings: PoolSettings
   private readonly pools = new Map<string, TargetPool>()
-  /** Sockets ever opened; tests and /status read it to prove keep-alive reuse. */
-  opened = 0
+  /** Every open connection, busy or idle, for the deadline sweep. */
+  private readonly live = new Set<UpstreamConnection>()
+  private readonly sweeper: NodeJS.Timeout
 
   constructor(settings: PoolSettings) {
     this.settings = settings
+    this.sweeper = setInterval(this.sweep, SWEEP_MS)
+    this.sweeper.unref()
+  }
+
+  private readonly sweep = (): void => {
+    const now = performance.now()
+    for (const conn of this.live) if (conn.deadline !== 0 && now >= conn.deadline) conn.timedOut()
   }
 
   /** An idle connection for the peer, or a new one that is connecting (its exchange gets onConnect). */
@@ -38,7 +51,6 @@ export class ConnectionPool {
         conn.destroy()
       }
     }
-    this.opened++
     return new UpstreamConnection(this, opts)
   }
 
@@ -68,8 +80,14 @@ export class ConnectionPool {
     this.settings.stats.add(this.settings.statsRow, STAT.UPSTREAM_IDLE, -1)
   }
 
-  opening(delta: number): void {
-    this.settings.stats.add(this.settings.statsRow, STAT.UPSTREAM_OPEN, delta)
+  opened(conn: UpstreamConnection): void {
+    this.live.add(conn)
+    this.settings.stats.add(this.settings.statsRow, STAT.UPSTREAM_OPEN, 1)
+  }
+
+  closed(conn: UpstreamConnection): void {
+    this.live.delete(conn)
+    this.settings.stats.add(this.settings.statsRow, STAT.UPSTREAM_OPEN, -1)
   }
 
   /** Closes every idle socket (drain, shutdown). */

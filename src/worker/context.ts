@@ -1,7 +1,9 @@
 // One RequestContext per client request: everything read from uWS's stack-allocated request,
 // copied once in the constructor, plus the numeric state every later callback checks first.
-import { randomUUID } from 'node:crypto'
+import { performance } from 'node:perf_hooks'
+import { formatAddress } from '../net/peer-address.js'
 import type { HttpRequest, HttpResponse } from '../uws.js'
+import { nextRequestId } from './request-id.js'
 import type { PluginRequest } from '../plugins/types.js'
 import type { RouteMatch } from './router.js'
 import type { Listener } from './listener.js'
@@ -18,25 +20,17 @@ export const FRAMING_CL_AND_TE = 2
 export const FRAMING_BAD_HEADER = 3
 export const FRAMING_BAD_CL = 4
 
-// RFC 9110 §5.6.2 token characters, for header names; values: VCHAR / obs-text / SP / HTAB (§5.5).
-const TOKEN = new Uint8Array(128)
-for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") TOKEN[c.charCodeAt(0)] = 1
+/**
+ * uWS itself drops requests with control bytes in values or non-token header names (the
+ * connection gets no answer); DEL (0x7f) is the one invalid value byte it lets through (RFC 9110 §5.5).
+ */
+const DEL = '\x7f'
 
-function validName(name: string): boolean {
-  if (name.length === 0) return false
-  for (let i = 0; i < name.length; i++) {
-    const c = name.charCodeAt(i)
-    if (c > 127 || TOKEN[c] === 0) return false
-  }
-  return true
-}
+/** The context whose headers req.forEach is copying (forEach is synchronous; no closure per request). */
+let copying: RequestContext
 
-function validValue(value: string): boolean {
-  for (let i = 0; i < value.length; i++) {
-    const c = value.charCodeAt(i)
-    if ((c < 0x20 && c !== 0x09) || c === 0x7f) return false
-  }
-  return true
+function copyHeader(name: string, value: string): void {
+  copying.addHeader(name, value)
 }
 
 /** RFC-ish X-Request-Id acceptance (SPEC §4): 1–200 visible ASCII characters, no spaces. */
@@ -47,6 +41,11 @@ function validRequestId(id: string): boolean {
     if (c <= 0x20 || c >= 0x7f) return false
   }
   return true
+}
+
+/** Whatever holds resources for a request (the upstream exchange) and must release them on abort. */
+export interface AbortListener {
+  clientAborted(): void
 }
 
 export class RequestContext implements PluginRequest {
@@ -71,8 +70,8 @@ export class RequestContext implements PluginRequest {
   match: RouteMatch | null = null
   routeName = ''
   serviceName = ''
-  /** Set by the proxy while an upstream exchange is running; released on abort. */
-  onAbort: (() => void) | null = null
+  /** Set by the proxy while an upstream exchange is running; told when the client goes away. */
+  onAbort: AbortListener | null = null
   /** The request body stream, set by the listener when the request has one. */
   body: RequestBody | null = null
 
@@ -86,18 +85,19 @@ export class RequestContext implements PluginRequest {
     this.query = req.getQuery() ?? ''
     this.scheme = 'http'
     this.port = listener.port
-    req.forEach(this.copyHeader)
+    copying = this
+    req.forEach(copyHeader)
     this.host = this.headers.get('host') ?? ''
-    this.peerIp = Buffer.from(res.getRemoteAddressAsText()).toString('latin1')
+    this.peerIp = formatAddress(res.getRemoteAddress())
     this.clientIp = listener.clientIpFor(this.peerIp, this.headers)
     const id = this.headers.get('x-request-id')
-    this.requestId = id !== undefined && validRequestId(id) ? id : randomUUID()
+    this.requestId = id !== undefined && validRequestId(id) ? id : nextRequestId()
     if (this.chunked && this.contentLength >= 0) this.framing = FRAMING_CL_AND_TE
   }
 
-  /** req.forEach callback: copies a header, joining duplicates, and checks framing rules. */
-  private readonly copyHeader = (name: string, value: string): void => {
-    if (!validName(name) || !validValue(value)) {
+  /** Copies one header, joining duplicates, and checks the framing rules (SPEC §4). */
+  addHeader(name: string, value: string): void {
+    if (value.indexOf(DEL) !== -1) {
       this.framing = FRAMING_BAD_HEADER
       return
     }
@@ -126,7 +126,7 @@ export class RequestContext implements PluginRequest {
     this.listener.requestEnded(this)
     const onAbort = this.onAbort
     this.onAbort = null
-    if (onAbort !== null) onAbort()
+    if (onAbort !== null) onAbort.clientAborted()
   }
 
   /** Marks the response as fully sent (after a successful end/tryEnd). */

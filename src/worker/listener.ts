@@ -14,7 +14,7 @@ import { runAccess } from './chain.js'
 import { FRAMING_OK, OPEN, RequestContext } from './context.js'
 import { RequestBody } from './request-body.js'
 import type { Runtime } from './runtime.js'
-import { buildUpstreamHead } from './upstream-head.js'
+import { headerLines, requestLine } from './upstream-head.js'
 
 const JSON_TYPE = 'application/json; charset=utf-8'
 
@@ -92,12 +92,12 @@ export class Listener implements ExchangeHost {
     const match = ctx.match!
     const service = rt.service(match.route)
     if (service === undefined) return this.fail(ctx, new GatewayError(GW.NO_SERVICE))
-    const trusted = listContains(this.trusted, ctx.peerIp)
-    const head = buildUpstreamHead(ctx, match, service, trusted)
-    const balancer = rt.balancers[match.route.service]!
-    const hashKey = balancer === null ? null : hashKeyFor(rt.snapshot.upstreams[service.upstream]!, { clientIp: ctx.clientIp, headers: ctx.headers, consumerId: null })
-    const hostLine = match.route.preserveHost && ctx.host !== '' ? ctx.host : null
-    new ProxyExchange(ctx, this, service, balancer, hashKey, head, hostLine).start()
+    const trusted = this.trusted.length !== 0 && listContains(this.trusted, ctx.peerIp)
+    const serviceIndex = match.route.service
+    const balancer = rt.balancers[serviceIndex]!
+    const hashKey = balancer === null ? null : hashKeyFor(rt.snapshot.upstreams[service.upstream]!, { clientIp: ctx.clientIp, headers: ctx.headers, consumerId: null, path: ctx.path })
+    const preservedHost = match.route.preserveHost && ctx.host !== '' ? ctx.host : null
+    new ProxyExchange(ctx, this, rt, service, serviceIndex, balancer, hashKey, requestLine(ctx, match), headerLines(ctx, match, trusted), preservedHost).start()
   }
 
   /** Client IP: the peer, or — when the peer is a trusted proxy — the nearest untrusted X-Forwarded-For hop. */
@@ -118,9 +118,9 @@ export class Listener implements ExchangeHost {
   /** The one place an error becomes a response (STYLE 2.9): Kong's JSON body, status and message. */
   fail(ctx: RequestContext, err: GatewayError): void {
     if (ctx.state !== OPEN) return
-    const cleanup = ctx.onAbort
+    const holder = ctx.onAbort
     ctx.onAbort = null
-    if (cleanup !== null) cleanup()
+    if (holder !== null) holder.clientAborted()
     this.stats.add(this.row, STAT.ERRORS, 1)
     const close = err.status === 400 || err.status === 413
     const body = `{"message":${JSON.stringify(err.kind.message)},"request_id":${JSON.stringify(ctx.requestId)}}`

@@ -1,6 +1,5 @@
 // Builds the upstream request head as one string (STYLE 2.7): request line, the client's
 // end-to-end headers, the X-Forwarded-* set and body framing (SPEC §4).
-import type { ServiceRecord } from '../config/types.js'
 import type { RequestContext } from './context.js'
 import type { RouteMatch } from './router.js'
 
@@ -26,33 +25,47 @@ function isDropped(name: string, connectionTokens: string | undefined): boolean 
   return false
 }
 
+/** The request line, e.g. `GET /users?id=1 HTTP/1.1\r\n`. */
+export function requestLine(ctx: RequestContext, match: RouteMatch): string {
+  return ctx.query === '' ? `${ctx.method} ${match.upstreamPath} HTTP/1.1\r\n` : `${ctx.method} ${match.upstreamPath}?${ctx.query} HTTP/1.1\r\n`
+}
+
 /**
- * The head without the Host line, which the exchange adds per target: `request-line CRLF rest`.
+ * Every header line after Host (the exchange adds Host per target) and the blank line.
  * `trusted` = the peer is in GATEWAY_TRUSTED_IPS, so its X-Forwarded-* values are believed.
  */
-export function buildUpstreamHead(ctx: RequestContext, match: RouteMatch, _service: ServiceRecord, trusted: boolean): string {
+/**
+ * Parts of the head being built, joined once: `+=` on strings makes ropes that V8 must flatten
+ * again when the socket writes them (measured: the largest user-space cost of the head).
+ */
+const parts: string[] = []
+let dropTokens: string | undefined
+
+function appendClientHeader(value: string, name: string): void {
+  if (isDropped(name, dropTokens)) return
+  parts.push(name, ': ', value, '\r\n')
+}
+
+export function headerLines(ctx: RequestContext, match: RouteMatch, trusted: boolean): string {
   const h = ctx.headers
-  let head = `${ctx.method} ${match.upstreamPath}${ctx.query === '' ? '' : '?' + ctx.query} HTTP/1.1\r\n`
+  parts.length = 0
   const connection = h.get('connection')
-  const connectionTokens = connection === undefined ? undefined : connection.toLowerCase()
-  for (const [name, value] of h) {
-    if (isDropped(name, connectionTokens)) continue
-    head += `${name}: ${value}\r\n`
-  }
+  dropTokens = connection === undefined ? undefined : connection.toLowerCase()
+  h.forEach(appendClientHeader)
   // X-Forwarded-For always appends the peer (as NGINX's $proxy_add_x_forwarded_for and Kong do).
   const xff = h.get('x-forwarded-for')
-  head += `X-Forwarded-For: ${xff === undefined ? ctx.peerIp : `${xff}, ${ctx.peerIp}`}\r\n`
-  const trustedValue = (name: string): string | undefined => (trusted ? h.get(name) : undefined)
-  head += `X-Forwarded-Proto: ${trustedValue('x-forwarded-proto') ?? ctx.scheme}\r\n`
-  head += `X-Forwarded-Host: ${trustedValue('x-forwarded-host') ?? stripPort(ctx.host)}\r\n`
-  head += `X-Forwarded-Port: ${trustedValue('x-forwarded-port') ?? ctx.port}\r\n`
-  const prefix = trustedValue('x-forwarded-prefix') ?? (match.strippedPrefix === '' ? undefined : match.strippedPrefix)
-  if (prefix !== undefined) head += `X-Forwarded-Prefix: ${prefix}\r\n`
-  head += `X-Real-IP: ${ctx.clientIp}\r\n`
-  head += `X-Request-Id: ${ctx.requestId}\r\n`
-  if (ctx.chunked) head += 'Transfer-Encoding: chunked\r\n'
-  else if (ctx.contentLength >= 0) head += `Content-Length: ${ctx.contentLength}\r\n`
-  return head + '\r\n'
+  parts.push('X-Forwarded-For: ')
+  if (xff !== undefined) parts.push(xff, ', ')
+  parts.push(ctx.peerIp, '\r\nX-Forwarded-Proto: ', (trusted && h.get('x-forwarded-proto')) || ctx.scheme)
+  parts.push('\r\nX-Forwarded-Host: ', (trusted && h.get('x-forwarded-host')) || stripPort(ctx.host))
+  parts.push('\r\nX-Forwarded-Port: ', (trusted && h.get('x-forwarded-port')) || String(ctx.port), '\r\n')
+  const prefix = (trusted && h.get('x-forwarded-prefix')) || match.strippedPrefix
+  if (prefix !== '') parts.push('X-Forwarded-Prefix: ', prefix, '\r\n')
+  parts.push('X-Real-IP: ', ctx.clientIp, '\r\nX-Request-Id: ', ctx.requestId, '\r\n')
+  if (ctx.chunked) parts.push('Transfer-Encoding: chunked\r\n')
+  else if (ctx.contentLength >= 0) parts.push('Content-Length: ', String(ctx.contentLength), '\r\n')
+  parts.push('\r\n')
+  return parts.join('')
 }
 
 function stripPort(host: string): string {

@@ -1,0 +1,27 @@
+// A Peer is everything needed to reach one target for one service, computed once per Snapshot:
+// the pool key (Pingora: reuse only for the exact same peer identity) and the Host line.
+import type { ServiceRecord, TargetRecord } from '../config/types.js'
+import type { ConnectOptions } from './connection.js'
+
+export interface Peer extends ConnectOptions {
+  target: TargetRecord
+  /** `Host: target[:port]\r\n`, used unless the route has preserve_host. */
+  hostLine: string
+}
+
+export function peerFor(service: ServiceRecord, target: TargetRecord): Peer {
+  const tls = service.protocol === 'https'
+  const defaultPort = tls ? 443 : 80
+  const host = target.port === defaultPort ? target.host : `${target.host}:${target.port}`
+  return {
+    target,
+    key: `${tls ? 'https' : 'http'}://${target.host}:${target.port}${tls && !service.tlsVerify ? '#noverify' : ''}`,
+    host: target.host,
+    port: target.port,
+    tls,
+    tlsVerify: service.tlsVerify,
+    servername: target.host,
+    connectTimeout: service.connectTimeout,
+    hostLine: `Host: ${host}\r\n`,
+  }
+}
