@@ -33,6 +33,11 @@ function copyHeader(name: string, value: string): void {
   copying.addHeader(name, value)
 }
 
+function copyHeaders(req: HttpRequest, ctx: RequestContext): void {
+  copying = ctx
+  req.forEach(copyHeader)
+}
+
 /** RFC-ish X-Request-Id acceptance (SPEC §4): 1–200 visible ASCII characters, no spaces. */
 function validRequestId(id: string): boolean {
   if (id.length === 0 || id.length > 200) return false
@@ -85,8 +90,7 @@ export class RequestContext implements PluginRequest {
     this.query = req.getQuery() ?? ''
     this.scheme = 'http'
     this.port = listener.port
-    copying = this
-    req.forEach(copyHeader)
+    copyHeaders(req, this)
     this.host = this.headers.get('host') ?? ''
     this.peerIp = formatAddress(res.getRemoteAddress())
     this.clientIp = listener.clientIpFor(this.peerIp, this.headers)
