@@ -1,5 +1,6 @@
 // A Peer is everything needed to reach one target for one service, computed once per Snapshot:
 // the pool key (Pingora: reuse only for the exact same peer identity) and the Host line.
+import { isIP } from 'node:net'
 import type { ServiceRecord, TargetRecord } from '../config/types.js'
 import type { ConnectOptions } from './connection.js'
 
@@ -20,7 +21,8 @@ export function peerFor(service: ServiceRecord, target: TargetRecord): Peer {
     port: target.port,
     tls,
     tlsVerify: service.tlsVerify,
-    servername: target.host,
+    // SNI carries host names only (RFC 6066 §3); an IP target is still verified against the certificate's IP SANs.
+    servername: isIP(target.host) === 0 ? target.host : '',
     connectTimeout: service.connectTimeout,
     hostLine: `Host: ${host}\r\n`,
   }
