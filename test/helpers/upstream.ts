@@ -12,15 +12,10 @@ export interface Upstream {
   close(): Promise<void>
 }
 
-export function startUpstream(handler: http.RequestListener): Promise<Upstream> {
+/** Counts what a server accepted and serves; listens on a free loopback port. */
+function listen(server: net.Server, counts: { requests: number }): Promise<Upstream> {
   let connections = 0
-  let requests = 0
   const sockets = new Set<net.Socket>()
-  const server = http.createServer((req, res) => {
-    requests++
-    handler(req, res)
-  })
-  server.keepAliveTimeout = 30_000
   server.on('connection', (s: net.Socket) => {
     connections++
     sockets.add(s)
@@ -31,7 +26,7 @@ export function startUpstream(handler: http.RequestListener): Promise<Upstream> 
       resolve({
         port: (server.address() as net.AddressInfo).port,
         connections: () => connections,
-        requests: () => requests,
+        requests: () => counts.requests,
         close: () =>
           new Promise<void>((r) => {
             for (const s of sockets) s.destroy()
@@ -40,6 +35,16 @@ export function startUpstream(handler: http.RequestListener): Promise<Upstream> 
       })
     })
   })
+}
+
+export function startUpstream(handler: http.RequestListener): Promise<Upstream> {
+  const counts = { requests: 0 }
+  const server = http.createServer((req, res) => {
+    counts.requests++
+    handler(req, res)
+  })
+  server.keepAliveTimeout = 30_000
+  return listen(server, counts)
 }
 
 /** Echoes method, url, headers and body size as JSON. */
@@ -55,38 +60,20 @@ export const echoHandler: http.RequestListener = (req, res) => {
 
 /** A raw server: `respond` gets each connection's first data and returns the bytes to write (null = say nothing). */
 export function startRawUpstream(respond: (request: string, socket: net.Socket) => string | Buffer | null): Promise<Upstream> {
-  let connections = 0
-  let requests = 0
-  const sockets = new Set<net.Socket>()
+  const counts = { requests: 0 }
   const server = net.createServer((socket) => {
-    connections++
-    sockets.add(socket)
-    socket.on('close', () => sockets.delete(socket))
     socket.on('error', () => {})
     let buf = ''
     socket.on('data', (d) => {
       buf += d.toString('latin1')
       if (!buf.includes('\r\n\r\n')) return
-      requests++
+      counts.requests++
       const out = respond(buf, socket)
       buf = ''
       if (out !== null) socket.write(out)
     })
   })
-  return new Promise((resolve) => {
-    server.listen(0, '127.0.0.1', () => {
-      resolve({
-        port: (server.address() as net.AddressInfo).port,
-        connections: () => connections,
-        requests: () => requests,
-        close: () =>
-          new Promise<void>((r) => {
-            for (const s of sockets) s.destroy()
-            server.close(() => r())
-          }),
-      })
-    })
-  })
+  return listen(server, counts)
 }
 
 /** A port nothing listens on (bound then released). */
