@@ -33,7 +33,7 @@ const HELP = `native-bench — gateway vs NGINX vs direct on loopback, plus micr
 Usage: node native-bench/run.mjs [--only proxy|micro] [--targets LIST] [--check]
 
   --only proxy      only the proxy comparison (direct, nginx, gateway)
-  --only micro      only the micro-benchmarks (router-bench.ts, parser-bench.ts)
+  --only micro      only the micro-benchmarks (router-bench.ts, parser-bench.ts, hot-path-bench.ts)
   --targets LIST    comma list of rows: direct,nginx,gateway (default: all)
   --check           exit 1 unless the gateway with 1 worker reaches >= 0.8x NGINX req/s
                     with p99 <= 2x NGINX's (the acceptance bar)
@@ -350,7 +350,7 @@ function verdict(rows, opts) {
 
 async function runMicro(results) {
   results.micro = []
-  for (const file of ['router-bench.ts', 'parser-bench.ts']) {
+  for (const file of ['router-bench.ts', 'parser-bench.ts', 'hot-path-bench.ts']) {
     const full = path.join(HERE, file)
     const rel = path.relative(ROOT, full)
     console.log(`\n## ${rel}\n`)

@@ -40,10 +40,15 @@ const LAST_CHUNK = Buffer.from('0\r\n\r\n')
  * re-encoded as UTF-8 by uWS).
  */
 function writeHeaderBlock(res: HttpResponse, block: string): void {
-  const bytes = Buffer.from(block, 'latin1')
+  // uWS copies the bytes into its own buffer during the call, so one scratch buffer serves all.
+  const length = block.length > HEADER_SCRATCH.length ? -1 : HEADER_SCRATCH.write(block, 0, 'latin1')
+  const bytes = length < 0 ? Buffer.from(block, 'latin1') : HEADER_SCRATCH
   const colon = block.indexOf(': ')
-  res.writeHeader(bytes.subarray(0, colon), bytes.subarray(colon + 2))
+  res.writeHeader(bytes.subarray(0, colon), bytes.subarray(colon + 2, length < 0 ? bytes.length : length))
 }
+
+/** Scratch space for writeHeaderBlock; larger header blocks get their own buffer. */
+const HEADER_SCRATCH = Buffer.allocUnsafe(16 * 1024)
 
 /** Case-insensitive compare against a lower-case token name, without allocating (letters, digits, '-'). */
 function sameLower(name: string, lower: string): boolean {
@@ -357,9 +362,10 @@ export class ProxyExchange implements ConnectionUser, BodyConsumer, AbortListene
 
   private endAttempt(ok: boolean): void {
     const target = this.target
-    if (target === null) return
+    const balancer = this.balancer
+    if (target === null || balancer === null) return
     if (!ok) this.tried |= triedBit(target)
-    this.balancer?.onEnd(target, performance.now() - (this.sentAt || this.ctx.startedAt), ok)
+    balancer.onEnd(target, performance.now() - (this.sentAt || this.ctx.startedAt), ok)
   }
 
   private abortClient(): void {
