@@ -221,7 +221,8 @@ export class ProxyExchange implements ConnectionUser, BodyConsumer, AbortListene
     const res = ctx.res
     this.headSent = true
     this.bodyKind = bodyKind
-    res.writeStatus(statusLine(status))
+    // uWS writes "200 OK" by itself when the first header comes before any status.
+    if (status !== 200) res.writeStatus(statusLine(status))
     writeHeaderBlock(res, this.headerBlock(headers))
     if (this.skipBody || status === 204 || status === 304 || bodyKind === BodyKind.NONE) {
       if (this.skipBody && contentLength >= 0) res.endWithoutBody(contentLength)
@@ -269,6 +270,12 @@ export class ProxyExchange implements ConnectionUser, BodyConsumer, AbortListene
     if (this.held !== null) {
       this.held = Buffer.concat([this.held, chunk])
       return
+    }
+    if (chunk.length === this.total) {
+      // The whole body in one read (at most one read buffer, 64 KiB): end() lets uWS keep what the
+      // socket does not take, which costs less than tryEnd's offset bookkeeping.
+      ctx.res.end(chunk)
+      return ctx.finished()
     }
     const base = ctx.res.getWriteOffset()
     const [ok, done] = ctx.res.tryEnd(chunk, this.total)
