@@ -62,22 +62,32 @@ async function start(settings: Settings, demo: boolean): Promise<void> {
     demoServer = await startDemoUpstream(DEMO_UPSTREAM_PORT)
   }
   const gateway = new Gateway(settings, result.snapshot, result.document, log)
-  try {
-    await gateway.start()
-  } catch (err) {
-    log.fatal({ err }, 'gateway failed to start')
-    process.exit(1)
-  }
-  process.on('SIGHUP', () => gateway.reload())
+  // Handlers go in before the "gateway started" line, so a signal sent right after it is never
+  // met by the default action (which for SIGHUP would end the process).
+  let started = false
+  let stopRequested = false
   const stop = (): void => {
+    if (!started) {
+      stopRequested = true
+      return
+    }
     void gateway.shutdown().then(() => {
       demoServer?.close()
       log.info('stopped')
       process.exit(0)
     })
   }
+  process.on('SIGHUP', () => (started ? gateway.reload() : log.warn('SIGHUP before start-up finished: ignored')))
   process.on('SIGTERM', stop)
   process.on('SIGINT', stop)
+  try {
+    await gateway.start()
+  } catch (err) {
+    log.fatal({ err }, 'gateway failed to start')
+    process.exit(1)
+  }
+  started = true
+  if (stopRequested) stop()
 }
 
 async function main(argv: string[]): Promise<void> {

@@ -60,7 +60,7 @@ export async function startGateway(config: object, opts: GatewayOptions = {}): P
   const waitForLog = async (text: string, from = 0, timeoutMs = 15_000): Promise<void> => {
     const deadline = Date.now() + timeoutMs
     while (!logs().slice(from).includes(text)) {
-      if (proc.exitCode !== null) throw new Error(`gateway exited (${proc.exitCode}) before "${text}":\n${logs()}`)
+      if (proc.exitCode !== null || proc.signalCode !== null) throw new Error(`gateway exited (${proc.exitCode ?? proc.signalCode}) before "${text}":\n${logs()}`)
       if (Date.now() > deadline) throw new Error(`timed out waiting for "${text}":\n${logs()}`)
       await new Promise((r) => setTimeout(r, 20))
     }
@@ -80,7 +80,7 @@ export async function startGateway(config: object, opts: GatewayOptions = {}): P
     writeConfig: (c) => writeFileSync(configPath, JSON.stringify({ _format_version: '3.0', ...c }, null, 2)),
     waitForLog,
     stop: async () => {
-      if (proc.exitCode === null) proc.kill('SIGTERM')
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM')
       const timer = setTimeout(() => proc.kill('SIGKILL'), 15_000)
       const code = await exited
       clearTimeout(timer)
