@@ -13,12 +13,12 @@ import type { ConnectionUser, UpstreamConnection } from './connection.js'
 import type { Peer } from './peer.js'
 import type { ConnectionPool } from './pool.js'
 
-/** What the exchange needs from the worker around it. */
 /** Where Peers come from: the Runtime (Snapshot) the request started with. */
 export interface PeerSource {
   peer(serviceIndex: number, target: TargetRecord): Peer
 }
 
+/** What the exchange needs from the worker around it. */
 export interface ExchangeHost {
   readonly pool: ConnectionPool
   readonly latencyHeaders: boolean
@@ -184,11 +184,15 @@ export class ProxyExchange implements ConnectionUser, BodyConsumer, AbortListene
     if (isLast && this.ctx.chunked) ok = conn.socket.write(LAST_CHUNK)
     conn.socket.uncork()
     if (!ok) this.ctx.body!.pause()
+    // Kong's write_timeout is between two successive writes, so progress moves the deadline.
     if (isLast) conn.awaitResponse(this.service.readTimeout)
+    else conn.expireIn(this.service.writeTimeout)
   }
 
   onUpstreamDrain(): void {
-    if (this.ctx.body !== null && !this.bodyDone) this.ctx.body.resume()
+    if (this.ctx.body === null || this.bodyDone) return
+    this.conn?.expireIn(this.service.writeTimeout)
+    this.ctx.body.resume()
   }
 
   onUpstreamData(conn: UpstreamConnection, chunk: Buffer): void {

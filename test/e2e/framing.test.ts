@@ -41,6 +41,7 @@ beforeAll(async () => {
     services: [
       { name: 'node', url: `http://127.0.0.1:${node.port}`, routes: [{ name: 'node', paths: ['/n'] }] },
       { name: 'raw', url: `http://127.0.0.1:${raw.port}`, routes: [{ name: 'raw', paths: ['/r'] }] },
+      { name: 'paced', url: `http://127.0.0.1:${node.port}`, write_timeout: 400, routes: [{ name: 'paced', paths: ['/p'] }] },
     ],
   }, { env: { GATEWAY_MAX_BODY_SIZE: '1k' } })
 })
@@ -97,6 +98,26 @@ describe('framing', () => {
     const b = await request(gw.url + '/n/not-modified')
     expect(b.status).toBe(304)
     expect(b.headers.etag).toBe('"v1"')
+  })
+
+  it('treats write_timeout as the time between two writes, not the whole upload', async () => {
+    const net = await import('node:net')
+    const reply = await new Promise<string>((resolve, reject) => {
+      const socket = net.connect(gw.port, '127.0.0.1', () => {
+        socket.write('POST /p/echo HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\nConnection: close\r\n\r\n')
+        let sent = 0
+        const tick = setInterval(() => {
+          socket.write('x'.repeat(100))
+          if (++sent === 10) clearInterval(tick)
+        }, 100)
+      })
+      let data = ''
+      socket.on('data', (d) => (data += d.toString()))
+      socket.on('end', () => resolve(data))
+      socket.on('error', reject)
+    })
+    expect(reply).toMatch(/^HTTP\/1\.1 200 /)
+    expect(reply).toContain('"cl":"1000"')
   })
 
   it('answers 413 when Content-Length exceeds GATEWAY_MAX_BODY_SIZE', async () => {
