@@ -4,6 +4,7 @@ import { performance } from 'node:perf_hooks'
 import { formatAddress } from '../net/peer-address.js'
 import type { HttpRequest, HttpResponse } from '../uws.js'
 import { nextRequestId } from './request-id.js'
+import { alwaysDropped, namesExtraHeaders } from './upstream-head.js'
 import type { PluginRequest } from '../plugins/types.js'
 import type { RouteMatch } from './router.js'
 import type { Listener } from './listener.js'
@@ -79,6 +80,12 @@ export class RequestContext implements PluginRequest {
   onAbort: AbortListener | null = null
   /** The request body stream, set by the listener when the request has one. */
   body: RequestBody | null = null
+  /**
+   * The client's end-to-end header lines (`name: value\r\n` …) collected while copying, or null
+   * when they must be rebuilt from `headers`: Connection named extra hop-by-hop headers. A plugin
+   * that changes `headers` must set it to null.
+   */
+  forwardLines: string | null = ''
 
   constructor(res: HttpResponse, req: HttpRequest, listener: Listener) {
     this.res = res
@@ -115,6 +122,10 @@ export class RequestContext implements PluginRequest {
       return
     }
     if (name.length === 17 && name === 'transfer-encoding') this.chunked = true
+    if (this.forwardLines !== null) {
+      if (!alwaysDropped(name)) this.forwardLines += name + ': ' + value + '\r\n'
+      else if (name.length === 10 && name === 'connection' && namesExtraHeaders(value)) this.forwardLines = null
+    }
     const prev = this.headers.get(name)
     this.headers.set(name, prev === undefined ? value : prev + (name === 'cookie' ? '; ' : ', ') + value)
   }

@@ -11,8 +11,22 @@ const DROP = new Set([
   'x-real-ip', 'x-request-id',
 ])
 
+/** Hop-by-hop or set by the gateway itself: never forwarded as the client sent it. */
+export function alwaysDropped(name: string): boolean {
+  return DROP.has(name) || name.startsWith('proxy-')
+}
+
+/** True when a Connection value names headers beyond close/keep-alive/upgrade (they are hop-by-hop too). */
+export function namesExtraHeaders(connection: string): boolean {
+  for (const token of connection.split(',')) {
+    const t = token.trim().toLowerCase()
+    if (t !== '' && t !== 'close' && t !== 'keep-alive' && t !== 'upgrade') return true
+  }
+  return false
+}
+
 function isDropped(name: string, connectionTokens: string | undefined): boolean {
-  if (DROP.has(name) || name.startsWith('proxy-')) return true
+  if (alwaysDropped(name)) return true
   if (connectionTokens === undefined) return false
   // Connection: close, x-foo → x-foo is hop-by-hop too (RFC 9110 §7.6.1).
   let start = 0
@@ -31,12 +45,8 @@ export function requestLine(ctx: RequestContext, match: RouteMatch): string {
 }
 
 /**
- * Every header line after Host (the exchange adds Host per target) and the blank line.
- * `trusted` = the peer is in GATEWAY_TRUSTED_IPS, so its X-Forwarded-* values are believed.
- */
-/**
  * Parts of the head being built, joined once: `+=` on strings makes ropes that V8 must flatten
- * again when the socket writes them (measured: the largest user-space cost of the head).
+ * again when the socket writes them (measured slower in place than one join).
  */
 const parts: string[] = []
 let dropTokens: string | undefined
@@ -46,12 +56,25 @@ function appendClientHeader(value: string, name: string): void {
   parts.push(name, ': ', value, '\r\n')
 }
 
-export function headerLines(ctx: RequestContext, match: RouteMatch, trusted: boolean): string {
+/** The client's end-to-end header lines, from the headers Map (when ctx.forwardLines is unusable). */
+function clientLines(ctx: RequestContext): void {
   const h = ctx.headers
-  parts.length = 0
   const connection = h.get('connection')
   dropTokens = connection === undefined ? undefined : connection.toLowerCase()
   h.forEach(appendClientHeader)
+}
+
+/**
+ * Every header line after Host (the exchange adds Host per target) and the blank line.
+ * `trusted` = the peer is in GATEWAY_TRUSTED_IPS, so its X-Forwarded-* values are believed.
+ * The client's own lines were usually collected while uWS handed the headers over
+ * (ctx.forwardLines); they are rebuilt from the Map when that was not possible.
+ */
+export function headerLines(ctx: RequestContext, match: RouteMatch, trusted: boolean): string {
+  const h = ctx.headers
+  parts.length = 0
+  if (ctx.forwardLines !== null) parts.push(ctx.forwardLines)
+  else clientLines(ctx)
   // X-Forwarded-For always appends the peer (as NGINX's $proxy_add_x_forwarded_for and Kong do).
   const xff = h.get('x-forwarded-for')
   parts.push('X-Forwarded-For: ')
