@@ -1,9 +1,8 @@
 // Micro-benchmark of the worker's per-request JavaScript: routing, context, head building, the
 // exchange, response parsing and relay, with uWS's request/response replaced by plain objects and
-// the upstream socket's reads fed by hand. Network and uWS native costs are excluded on purpose:
-// this measures what our code adds plus the upstream socket write (about two thirds of the time
-// on the development VM, where loopback syscalls are costly). Run through tsx, module getters add
-// ~30 %. Run: node --import tsx native-bench/hot-path-bench.ts
+// the upstream socket's reads fed by hand. uWS's native costs are left out on purpose; the upstream
+// socket write is real and takes about two thirds of the time on the development VM, where loopback
+// syscalls are costly. Run through tsx, module getters add ~30 %. Run: node --import tsx native-bench/hot-path-bench.ts
 import net from 'node:net'
 import { compileSnapshot } from '../src/config/compile.js'
 import { validateConfig } from '../src/config/validate.js'
