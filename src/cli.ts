@@ -7,6 +7,9 @@ import { createLogger } from './logger.js'
 import { readSettings, SettingsError, type Settings } from './settings.js'
 import { VERSION } from './version.js'
 
+/** Where --demo-upstream's echo server listens; config/gateway.yaml points there. */
+const DEMO_UPSTREAM_PORT = 8002
+
 const HELP = `gateway ${VERSION} — a multi-threaded API gateway (Kong 3.x declarative config)
 
 Usage:
@@ -17,13 +20,11 @@ Usage:
 Options:
   -c, --config FILE    declarative config, YAML or JSON (default: $GATEWAY_CONFIG or config/gateway.yaml)
   -w, --workers N      listener worker threads (default: $GATEWAY_WORKERS or available parallelism)
-  --demo-upstream      also start the built-in echo upstream on 127.0.0.1:${8002} (used by config/gateway.yaml)
+  --demo-upstream      also start the built-in echo upstream on 127.0.0.1:${DEMO_UPSTREAM_PORT} (used by config/gateway.yaml)
 
 Signals: SIGHUP reloads the config file; SIGTERM/SIGINT drain and exit.
 Every setting is an environment variable (GATEWAY_*); see README.md.
 `
-
-export const DEMO_UPSTREAM_PORT = 8002
 
 function settingsFrom(values: { config?: string; workers?: string }): Settings {
   const env = { ...process.env }

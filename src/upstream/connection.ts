@@ -154,7 +154,7 @@ export class UpstreamConnection implements ResponseSink {
   }
 
   /** Called by the pool's sweep when the deadline passed. */
-  readonly timedOut = (): void => {
+  timedOut(): void {
     const user = this.user
     if (user === null) {
       this.destroy()

@@ -2,6 +2,7 @@
 // wins), sorted by priority; the runner stays synchronous until a plugin returns a promise.
 import type { PluginInstance, RouteRecord, Snapshot } from '../config/types.js'
 import { plugins } from '../plugins/index.js'
+import { OPEN } from './context.js'
 import { CONTINUE, DONE, type PluginDefinition, type PluginRequest, type PhaseResult } from '../plugins/types.js'
 
 export interface ChainEntry {
@@ -60,7 +61,7 @@ export function runAccess(ctx: PluginRequest & { state: number }, chain: Chain, 
     const result = entry.access(ctx, entry.conf)
     if (result === CONTINUE) continue
     if (result === DONE) return DONE
-    return result.then((r) => (r === DONE || ctx.state !== 0 ? DONE : runAccess(ctx, chain, i + 1)))
+    return result.then((r) => (r === DONE || ctx.state !== OPEN ? DONE : runAccess(ctx, chain, i + 1)))
   }
   return CONTINUE
 }

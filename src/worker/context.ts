@@ -64,6 +64,8 @@ export class RequestContext implements PluginRequest {
   readonly headers = new Map<string, string>()
   readonly host: string
   readonly peerIp: string
+  /** The peer is a trusted proxy (GATEWAY_TRUSTED_IPS), decided once per request. */
+  readonly peerTrusted: boolean
   clientIp: string
   readonly scheme: 'http' | 'https'
   readonly port: number
@@ -100,7 +102,8 @@ export class RequestContext implements PluginRequest {
     copyHeaders(req, this)
     this.host = this.headers.get('host') ?? ''
     this.peerIp = formatAddress(res.getRemoteAddress())
-    this.clientIp = listener.clientIpFor(this.peerIp, this.headers)
+    this.peerTrusted = listener.isTrusted(this.peerIp)
+    this.clientIp = this.peerTrusted ? listener.clientIpBehind(this.peerIp, this.headers) : this.peerIp
     const id = this.headers.get('x-request-id')
     this.requestId = id !== undefined && validRequestId(id) ? id : nextRequestId()
     if (this.chunked && this.contentLength >= 0) this.framing = FRAMING_CL_AND_TE

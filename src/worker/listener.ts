@@ -14,6 +14,7 @@ import { runAccess } from './chain.js'
 import { FRAMING_OK, OPEN, RequestContext } from './context.js'
 import { RequestBody } from './request-body.js'
 import type { Runtime } from './runtime.js'
+import type { ServiceRecord } from '../config/types.js'
 import { headerLines, requestLine } from './upstream-head.js'
 
 const JSON_TYPE = 'application/json; charset=utf-8'
@@ -79,30 +80,32 @@ export class Listener implements ExchangeHost {
       if (result === DONE) return
       if (result !== undefined) {
         result.then(
-          (r) => (r === DONE || ctx.state !== OPEN ? undefined : this.proxy(ctx, rt)),
+          (r) => (r === DONE || ctx.state !== OPEN ? undefined : this.proxy(ctx, rt, service)),
           (err: unknown) => this.fail(ctx, err instanceof GatewayError ? err : new GatewayError(GW.INTERNAL, false, String(err))),
         )
         return
       }
     }
-    this.proxy(ctx, rt)
+    this.proxy(ctx, rt, service)
   }
 
-  private proxy(ctx: RequestContext, rt: Runtime): void {
+  private proxy(ctx: RequestContext, rt: Runtime, service: ServiceRecord | undefined): void {
     const match = ctx.match!
-    const service = rt.service(match.route)
     if (service === undefined) return this.fail(ctx, new GatewayError(GW.NO_SERVICE))
-    const trusted = this.trusted.length !== 0 && listContains(this.trusted, ctx.peerIp)
     const serviceIndex = match.route.service
     const balancer = rt.balancers[serviceIndex]!
     const hashKey = balancer === null ? null : hashKeyFor(rt.snapshot.upstreams[service.upstream]!, { clientIp: ctx.clientIp, headers: ctx.headers, consumerId: null, path: ctx.path })
     const preservedHost = match.route.preserveHost && ctx.host !== '' ? ctx.host : null
-    new ProxyExchange(ctx, this, rt, service, serviceIndex, balancer, hashKey, requestLine(ctx, match), headerLines(ctx, match, trusted), preservedHost).start()
+    new ProxyExchange(ctx, this, rt, service, serviceIndex, balancer, hashKey, requestLine(ctx, match), headerLines(ctx, match, ctx.peerTrusted), preservedHost).start()
   }
 
-  /** Client IP: the peer, or — when the peer is a trusted proxy — the nearest untrusted X-Forwarded-For hop. */
-  clientIpFor(peer: string, headers: Map<string, string>): string {
-    if (this.trusted.length === 0 || !listContains(this.trusted, peer)) return peer
+  /** True when the peer is in GATEWAY_TRUSTED_IPS (its X-Forwarded-* / X-Real-IP are believed). */
+  isTrusted(peer: string): boolean {
+    return this.trusted.length !== 0 && listContains(this.trusted, peer)
+  }
+
+  /** Client IP behind a trusted peer: the nearest untrusted X-Forwarded-For hop, else X-Real-IP. */
+  clientIpBehind(peer: string, headers: Map<string, string>): string {
     const xff = headers.get('x-forwarded-for')
     if (xff !== undefined) {
       const hops = xff.split(',')

@@ -19,6 +19,8 @@ export class RequestBody {
   private held: Buffer[] = []
   private heldBytes = 0
   private consumer: BodyConsumer | null = null
+  /** The exchange ended early: later chunks are dropped, not held. */
+  private detached = false
   private readonly onTooLarge: () => void
 
   constructor(res: HttpResponse, limit: number, onTooLarge: () => void) {
@@ -38,6 +40,7 @@ export class RequestBody {
       return
     }
     if (isLast) this.ended = true
+    if (this.detached) return
     // uWS neuters `ab` when this callback returns: anything kept (or queued by socket.write) is a copy.
     const chunk = Buffer.copyBytesFrom(new Uint8Array(ab))
     if (this.consumer !== null) {
@@ -66,6 +69,7 @@ export class RequestBody {
 
   /** Stops delivering (the exchange ended early); later chunks are dropped. */
   detach(): void {
+    this.detached = true
     this.consumer = null
     this.held = []
   }
