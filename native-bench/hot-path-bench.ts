@@ -9,7 +9,11 @@ import { validateConfig } from '../src/config/validate.js'
 import { readSettings } from '../src/settings.js'
 import { HealthTable } from '../src/shared/health-table.js'
 import { WorkerStats } from '../src/shared/worker-stats.js'
+import { createLogger } from '../src/logger.js'
+import { CacheStore } from '../src/shared/cache-store.js'
+import { RateTable } from '../src/shared/rate-table.js'
 import { Listener } from '../src/worker/listener.js'
+import { createPluginEnv } from '../src/worker/plugin-env.js'
 import { Runtime } from '../src/worker/runtime.js'
 
 const RESPONSE = Buffer.from('HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Mon, 23 Nov 2026 20:50:00 GMT\r\nContent-Type: text/plain\r\nContent-Length: 12\r\nConnection: keep-alive\r\n\r\nhello world\n')
@@ -62,7 +66,9 @@ async function main(): Promise<void> {
   const snapshot = compileSnapshot(validated.config, 'bench')
   const health = HealthTable.create(64)
   const settings = readSettings({ GATEWAY_WORKERS: '1' })
-  const listener = new Listener(settings, new Runtime(snapshot, health), WorkerStats.create(1), 0)
+  const stats = WorkerStats.create(1)
+  const env = createPluginEnv(settings, RateTable.allocate(1024), CacheStore.allocate(1024 * 1024), createLogger('silent'), stats, 0)
+  const listener = new Listener(settings, new Runtime(snapshot, health, env), stats, 0)
   const onRequest = (listener as unknown as { onRequest: (res: unknown, r: unknown) => void }).onRequest
 
   // First request opens the pooled connection; wait for it to connect.

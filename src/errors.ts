@@ -30,6 +30,11 @@ export const GW = Object.freeze({
   SHUTTING_DOWN: kind('GW_SHUTTING_DOWN', 503, 'The gateway is shutting down', 'internal'),
 })
 
+/** Kong's JSON error body with our request id (SPEC §4). */
+export function errorBody(message: string, requestId: string): string {
+  return `{"message":${JSON.stringify(message)},"request_id":${JSON.stringify(requestId)}}`
+}
+
 /** A failure with its kind; `retryable` says whether another attempt may be made (SPEC §4 retries). */
 export class GatewayError extends Error {
   readonly kind: ErrorKind

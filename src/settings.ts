@@ -2,6 +2,7 @@
 // an invalid one is an error naming the variable, never a silent default.
 import { availableParallelism } from 'node:os'
 import { parseCidrList, type CidrList } from './net/cidr.js'
+import { redisTargetFromUrl } from './redis/connection.js'
 
 export interface Settings {
   configPath: string
@@ -18,6 +19,12 @@ export interface Settings {
   drainTimeoutMs: number
   latencyHeaders: boolean
   trustedIps: CidrList
+  /** Slots of the shared rate-limit table (a power of two). */
+  rateLimitSlots: number
+  /** Bytes of the shared response cache. */
+  cacheSizeBytes: number
+  /** GATEWAY_REDIS_URL, checked; null when unset. */
+  redisUrl: string | null
 }
 
 type Env = Record<string, string | undefined>
@@ -63,6 +70,23 @@ export function parseSize(name: string, raw: string): number {
   return Number(m[1]) * unit
 }
 
+function powerOfTwo(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const value = int(env, name, fallback, min, max)
+  if ((value & (value - 1)) !== 0) fail(name, env[name]!, `must be a power of two between ${min} and ${max}`)
+  return value
+}
+
+function redisUrl(env: Env): string | null {
+  const raw = env.GATEWAY_REDIS_URL
+  if (raw === undefined || raw.trim() === '') return null
+  try {
+    redisTargetFromUrl(raw.trim())
+  } catch (err) {
+    throw new SettingsError((err as Error).message)
+  }
+  return raw.trim()
+}
+
 export function readSettings(env: Env = process.env): Settings {
   const logLevel = str(env, 'GATEWAY_LOG_LEVEL', 'info')
   if (!LOG_LEVELS.includes(logLevel)) fail('GATEWAY_LOG_LEVEL', logLevel, `must be one of ${LOG_LEVELS.join(', ')}`)
@@ -87,5 +111,8 @@ export function readSettings(env: Env = process.env): Settings {
     drainTimeoutMs: int(env, 'GATEWAY_DRAIN_TIMEOUT_MS', 10_000, 0, 3_600_000),
     latencyHeaders: bool(env, 'GATEWAY_LATENCY_HEADERS', true),
     trustedIps,
+    rateLimitSlots: powerOfTwo(env, 'GATEWAY_RATELIMIT_SLOTS', 65_536, 1024, 1 << 26),
+    cacheSizeBytes: int(env, 'GATEWAY_CACHE_SIZE_MB', 64, 1, 65_536) * 1024 ** 2,
+    redisUrl: redisUrl(env),
   }
 }

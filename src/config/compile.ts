@@ -6,6 +6,33 @@ import type {
   HeaderMatch, PluginInstance, QueryMatch, RouteRecord, ServiceRecord, Snapshot, TargetRecord, UpstreamRecord,
 } from './types.js'
 import { formatHostPort } from './typedefs.js'
+import { compileActiveChecks, compilePassiveChecks } from './health-checks.js'
+
+/**
+ * Gives health slots to targets, one per identity in the order given. The default numbers them 0…n-1;
+ * the primary passes its allocator (primary/health-slots) so a target keeps its slot across reloads.
+ */
+export type AssignSlots = (identities: readonly string[]) => number[]
+
+const sequentialSlots: AssignSlots = (identities) => identities.map((_, i) => i)
+
+/** What keeps a target's health across reloads (Kong: upstream + target): the upstream's id, else its name, and host:port. */
+export function upstreamTargetIdentity(upstreamId: string, host: string, port: number): string {
+  return `upstream ${upstreamId} ${formatHostPort(host.toLowerCase(), port)}`
+}
+
+/** The same for the single target of a service without an upstream: the service's id (else name) and host:port. */
+export function serviceTargetIdentity(serviceId: string, host: string, port: number): string {
+  return `service ${serviceId} ${formatHostPort(host.toLowerCase(), port)}`
+}
+
+/** Identity → health slot for every target of a Snapshot that has one. */
+export function healthIdentities(s: Snapshot): Map<string, number> {
+  const slots = new Map<string, number>()
+  for (const u of s.upstreams) for (const t of u.targets) slots.set(upstreamTargetIdentity(u.id, t.host, t.port), t.healthSlot)
+  for (const svc of s.services) if (svc.upstream === -1) slots.set(serviceTargetIdentity(svc.id, svc.host, svc.port), svc.target.healthSlot)
+  return slots
+}
 
 /** JSON with object keys sorted at every level, so equal configs hash equally. */
 export function canonicalJson(v: unknown): string {
@@ -74,26 +101,47 @@ function consumerName(c: ConsumerEntity): string | null {
   return c.username ?? c.id ?? c.custom_id
 }
 
-function compilePlugin(p: PluginEntity, i: number, names: { services: string[]; routes: string[]; consumers: string[] }): PluginInstance {
+/**
+ * A plugin without an id is known by its scope, which Kong keeps unique per plugin name, so its shared
+ * state (rate-limit buckets, cache entries) carries over a reload that moves it within the file.
+ */
+function compilePlugin(p: PluginEntity, names: { services: string[]; routes: string[]; consumers: string[] }): PluginInstance {
+  const service = p.service === -1 ? null : names.services[p.service]!
+  const route = p.route === -1 ? null : names.routes[p.route]!
+  const consumer = p.consumer === -1 ? null : names.consumers[p.consumer]!
   return {
     name: p.name,
-    id: p.id ?? `plugin-${i}`,
+    id: p.id ?? `${p.name}:${service ?? '*'}:${route ?? '*'}:${consumer ?? '*'}`,
     config: structuredClone(p.config),
-    service: p.service === -1 ? null : names.services[p.service],
-    route: p.route === -1 ? null : names.routes[p.route],
-    consumer: p.consumer === -1 ? null : names.consumers[p.consumer],
+    service,
+    route,
+    consumer,
   }
 }
 
 /**
- * Builds the Snapshot for one validated config. `loadedAt` is the only input that is not part of the
- * config (pass it for a fully deterministic result); the hash covers everything else but `source`.
+ * Builds the Snapshot for one validated config. `loadedAt` and the slot numbers from `assignSlots` are
+ * the only inputs that are not part of the config (pass them for a fully deterministic result); the hash
+ * covers everything else but `source`.
  */
-export function compileSnapshot(config: ValidConfig, source: string, loadedAt: number = Date.now()): Snapshot {
-  let slot = 0
-  const upstreamIndex = new Map<string, number>()
-  const upstreams: UpstreamRecord[] = config.upstreams.map((u, i) => {
-    upstreamIndex.set(u.name, i)
+export function compileSnapshot(
+  config: ValidConfig, source: string, loadedAt: number = Date.now(), assignSlots: AssignSlots = sequentialSlots,
+): Snapshot {
+  const upstreamIndex = new Map(config.upstreams.map((u, i) => [u.name, i]))
+  const serviceNames = nameAll(config.services, 'service', (s) => s.name ?? s.id)
+  // Kong: a service whose host is an upstream's name is balanced over that upstream's targets.
+  const serviceUpstream = config.services.map((s) => upstreamIndex.get(s.host) ?? -1)
+
+  // Slots in one call, in the order the records below take them: upstream targets, then lone service targets.
+  const identities: string[] = []
+  for (const u of config.upstreams) for (const t of u.targets) identities.push(upstreamTargetIdentity(u.id ?? u.name, t.host, t.port))
+  config.services.forEach((s, i) => {
+    if (serviceUpstream[i] === -1) identities.push(serviceTargetIdentity(s.id ?? serviceNames[i], s.host, s.port))
+  })
+  const slots = assignSlots(identities)
+  let taken = 0
+
+  const upstreams: UpstreamRecord[] = config.upstreams.map((u) => {
     return {
       name: u.name,
       id: u.id ?? u.name,
@@ -110,15 +158,15 @@ export function compileSnapshot(config: ValidConfig, source: string, loadedAt: n
       hashFallbackUriCapture: u.hash_fallback_uri_capture,
       hostHeader: u.host_header,
       slots: u.slots,
-      targets: u.targets.map((t): TargetRecord => ({ target: t.target, host: t.host, port: t.port, weight: t.weight, healthSlot: slot++ })),
+      targets: u.targets.map((t): TargetRecord => ({ target: t.target, host: t.host, port: t.port, weight: t.weight, healthSlot: slots[taken++] })),
       healthchecks: structuredClone(u.healthchecks),
+      activeChecks: compileActiveChecks(u.healthchecks),
+      passiveChecks: compilePassiveChecks(u.healthchecks),
     }
   })
 
-  const serviceNames = nameAll(config.services, 'service', (s) => s.name ?? s.id)
   const services: ServiceRecord[] = config.services.map((s: ServiceEntity, i) => {
-    // Kong: a service whose host is an upstream's name is balanced over that upstream's targets.
-    const upstream = upstreamIndex.get(s.host) ?? -1
+    const upstream = serviceUpstream[i]
     return {
       name: serviceNames[i],
       id: s.id ?? serviceNames[i],
@@ -134,7 +182,7 @@ export function compileSnapshot(config: ValidConfig, source: string, loadedAt: n
       upstream,
       // With an upstream the balancer picks targets; this one is unused and has no health slot (-1).
       target: {
-        target: formatHostPort(s.host, s.port), host: s.host, port: s.port, weight: 100, healthSlot: upstream === -1 ? slot++ : -1,
+        target: formatHostPort(s.host, s.port), host: s.host, port: s.port, weight: 100, healthSlot: upstream === -1 ? slots[taken++] : -1,
       },
     }
   })
@@ -148,9 +196,9 @@ export function compileSnapshot(config: ValidConfig, source: string, loadedAt: n
   })
 
   const names = { services: serviceNames, routes: routeNames, consumers: nameAll(config.consumers, 'consumer', consumerName) }
-  const plugins = config.plugins.flatMap((p, i) => (p.enabled ? [compilePlugin(p, i, names)] : []))
+  const plugins = config.plugins.flatMap((p) => (p.enabled ? [compilePlugin(p, names)] : []))
 
-  const body = { services, routes, upstreams, plugins, healthSlots: slot }
+  const body = { services, routes, upstreams, plugins, healthSlots: slots.reduce((size, slot) => Math.max(size, slot + 1), 0) }
   const hash = createHash('sha256').update(canonicalJson(body)).digest('hex').slice(0, 16)
   return { hash, source, loadedAt, ...body }
 }

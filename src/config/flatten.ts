@@ -12,8 +12,17 @@ import { finishTarget, finishUpstream, targetKey } from './entities/upstreams.js
 import { CREDENTIALS, type CredentialKind } from './entities/consumers.js'
 import { sniSchema } from './entities/certificates.js'
 
-/** What validation needs from the plugin registry: each plugin's config schema, by name. */
-export type PluginSchemas = Readonly<Record<string, { readonly schema: Schema }>>
+/**
+ * What validation needs from the plugin registry, by name: each plugin's config schema and, for checks
+ * that depend on the process environment (e.g. GATEWAY_REDIS_URL), `checkEnv` returning problems as
+ * `{ field, message }` relative to the config record.
+ */
+export type PluginSchemas = Readonly<Record<string, {
+  readonly schema: Schema
+  readonly checkEnv?: (config: Record<string, unknown>, env: Readonly<Record<string, string | undefined>>) => readonly { field: string; message: string }[]
+}>>
+
+export type Env = Readonly<Record<string, string | undefined>>
 
 type Tree = Record<string, unknown>
 
@@ -199,7 +208,7 @@ function checkCertificateRefs(ctx: Ctx, tree: Tree): void {
   for (const [u, i] of objects(tree.upstreams)) ctx.certificates.resolve(u.client_certificate, `upstreams[${i}].client_certificate`)
 }
 
-function resolvePlugins(ctx: Ctx, registry: PluginSchemas): void {
+function resolvePlugins(ctx: Ctx, registry: PluginSchemas, env: Env): void {
   const scopes = new Map<string, string>()
   for (const p of ctx.plugins) {
     const name = p.raw.name as string
@@ -219,7 +228,11 @@ function resolvePlugins(ctx: Ctx, registry: PluginSchemas): void {
       if (typeof name === 'string') ctx.report.errors.push({ path: `${p.at}.name`, message: `unknown plugin '${name}'` })
     } else {
       const raw = p.raw.config === null ? undefined : p.raw.config
+      const errorsBefore = ctx.report.errors.length
       plugin.config = validateRecord(def.schema, raw, `${p.at}.config`, ctx.report) ?? {}
+      if (def.checkEnv !== undefined && ctx.report.errors.length === errorsBefore) {
+        for (const e of def.checkEnv(plugin.config, env)) ctx.report.errors.push({ path: joinPath(`${p.at}.config`, e.field), message: e.message })
+      }
     }
     // Kong allows one instance of a plugin per scope (its cache key: name, route, service, consumer).
     const key = `${name}|${plugin.service}|${plugin.route}|${plugin.consumer}`
@@ -230,7 +243,7 @@ function resolvePlugins(ctx: Ctx, registry: PluginSchemas): void {
   }
 }
 
-export function flatten(tree: Tree, formatVersion: string, registry: PluginSchemas, report: Report): ValidConfig {
+export function flatten(tree: Tree, formatVersion: string, registry: PluginSchemas, report: Report, env: Env = process.env): ValidConfig {
   const ctx: Ctx = {
     cfg: {
       format_version: formatVersion, services: [], routes: [], upstreams: [], consumers: [], plugins: [],
@@ -251,6 +264,6 @@ export function flatten(tree: Tree, formatVersion: string, registry: PluginSchem
   flattenCertificates(ctx, tree)
   checkCertificateRefs(ctx, tree)
   for (const [p, i] of objects(tree.plugins)) ctx.plugins.push({ raw: p, at: `plugins[${i}]` })
-  resolvePlugins(ctx, registry)
+  resolvePlugins(ctx, registry, env)
   return ctx.cfg
 }

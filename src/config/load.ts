@@ -16,8 +16,6 @@ export type LoadResult = ValidationResult & {
 }
 
 export interface LoadOptions extends ValidateOptions {
-  /** Environment for `{vault://env/NAME}`; process.env by default. */
-  env?: Readonly<Record<string, string | undefined>>
   /** Force a syntax; by default `.json` files are JSON and everything else YAML (a JSON superset). */
   format?: 'yaml' | 'json'
 }

@@ -50,6 +50,53 @@ export interface UpstreamRecord {
   slots: number
   targets: TargetRecord[]
   healthchecks: Record<string, unknown>
+  /** healthchecks.active compiled for the primary's prober; null when neither interval is set (no probing). */
+  activeChecks: ActiveChecks | null
+  /** healthchecks.passive compiled for the workers' counting; null when no unhealthy threshold is set. */
+  passiveChecks: PassiveChecks | null
+}
+
+/**
+ * Kong's `healthchecks.active` (lua-resty-healthcheck semantics). A threshold of 0 turns that counter off;
+ * an interval of 0 means targets in that state are not probed.
+ */
+export interface ActiveChecks {
+  /** grpc probes as tcp (connect) and grpcs as a TLS handshake: no grpc.health.v1 call. */
+  type: 'tcp' | 'http' | 'https' | 'grpc' | 'grpcs'
+  timeoutMs: number
+  concurrency: number
+  httpPath: string
+  /** SNI for https probes; null = the target's host name (none for an IP). */
+  httpsSni: string | null
+  httpsVerifyCertificate: boolean
+  /** Extra request headers, name → values, sent as written. */
+  headers: Record<string, string[]>
+  healthyIntervalMs: number
+  healthyStatuses: number[]
+  successes: number
+  unhealthyIntervalMs: number
+  unhealthyStatuses: number[]
+  tcpFailures: number
+  timeouts: number
+  httpFailures: number
+}
+
+/**
+ * Kong's `healthchecks.passive`, counted by every worker after each upstream attempt (upstream/passive-health).
+ * A threshold of 0 turns that counter off.
+ */
+export interface PassiveChecks {
+  /** false for passive `type: tcp`: any response counts as a success, whatever its status. */
+  countStatuses: boolean
+  healthyStatuses: number[]
+  /** Successes that close a half-open breaker; 0 = the breaker stays half-open until a failure or an active check. */
+  successes: number
+  unhealthyStatuses: number[]
+  tcpFailures: number
+  timeouts: number
+  httpFailures: number
+  /** How long a passive ejection lasts before the target turns half-open (routable on probation). */
+  ejectMs: number
 }
 
 export interface ServiceRecord {
@@ -120,6 +167,6 @@ export interface Snapshot {
   routes: RouteRecord[]
   upstreams: UpstreamRecord[]
   plugins: PluginInstance[]
-  /** Number of slots the health table needs (one per target across services and upstreams). */
+  /** Size the health table needs: one more than the highest health slot used (slots stay stable across reloads, so there may be gaps). */
   healthSlots: number
 }

@@ -45,6 +45,8 @@ let cachedSchema: RecordField | null = null
 export interface ValidateOptions {
   /** Plugin schemas by name; the registry of src/plugins by default. */
   plugins?: PluginSchemas
+  /** Environment for `{vault://env/NAME}` and for plugin checks that depend on it (GATEWAY_REDIS_URL); process.env by default. */
+  env?: Readonly<Record<string, string | undefined>>
 }
 
 /** Validates a parsed declarative document. Never throws; the input is not modified. */
@@ -59,7 +61,7 @@ export function validateConfig(input: unknown, options: ValidateOptions = {}): V
   if (version === '1.1' || version === '2.1') migrateLegacyRoutes(doc, report)
   cachedSchema ??= documentSchema()
   const tree = validateRecord(cachedSchema, doc, '', report) ?? {}
-  const config = flatten(tree, version ?? '3.0', options.plugins ?? plugins, report)
+  const config = flatten(tree, version ?? '3.0', options.plugins ?? plugins, report, options.env ?? process.env)
   if (report.errors.length > 0) return { ok: false, errors: report.errors, warnings: report.warnings }
   return { ok: true, config, warnings: report.warnings }
 }

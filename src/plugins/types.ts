@@ -1,11 +1,42 @@
 // The plugin contract: a schema validated at load, a compile step run once per Snapshot,
 // and phase functions run per request in Kong's priority order (higher first, ties by name).
 import type { Schema } from '../config/schema.js'
+import type { GatewayError } from '../errors.js'
+import type { CacheStore } from '../shared/cache-store.js'
+import type { RateTable } from '../shared/rate-table.js'
+import type { Logger } from '../logger.js'
+import type { Settings } from '../settings.js'
 
 /** Returned by a phase: CONTINUE (undefined) to go on, DONE when it answered through ctx.reply. */
 export const CONTINUE = undefined
 export const DONE = 1
 export type PhaseResult = typeof CONTINUE | typeof DONE | Promise<typeof CONTINUE | typeof DONE>
+
+/** The authenticated consumer (set by an auth plugin), as Kong's kong.client.get_consumer(). */
+export interface ConsumerRef {
+  readonly id: string
+  readonly username: string | null
+  readonly customId: string | null
+}
+
+/**
+ * Watches the upstream response of one request (proxy-cache). Registered in the access phase;
+ * chunks are views of a reused read buffer, so anything kept must be copied.
+ */
+export interface ResponseObserver {
+  /** The upstream's head, before it is written to the client: may still add response headers. */
+  onResponseHead(status: number, headers: readonly string[]): void
+  onResponseBody(chunk: Buffer): void
+  /** The whole response reached the client. */
+  onResponseEnd(): void
+  /** The exchange ended without a complete response (upstream or client failure). */
+  onResponseAbort(): void
+  /**
+   * The upstream failed before any byte was sent to the client and the gateway is about to answer
+   * with `err`; return true after answering through ctx.reply instead (stale_if_error).
+   */
+  onUpstreamFailure(err: GatewayError): boolean
+}
 
 /**
  * What a plugin sees of a request. The worker's RequestContext implements it; everything a phase
@@ -25,7 +56,17 @@ export interface PluginRequest {
   readonly port: number
   readonly requestId: string
   readonly routeName: string
+  readonly routeId: string
   readonly serviceName: string
+  readonly serviceId: string
+  /** Set by an auth plugin; null when anonymous or no auth plugin ran. */
+  consumer: ConsumerRef | null
+  /** The credential an auth plugin accepted (its id), or null. */
+  credentialId: string | null
+  /** Adds a header to the response the client gets, whoever produces it (upstream, plugin, error). */
+  addResponseHeader(name: string, value: string): void
+  /** Watches the upstream response (one observer per request; a later call replaces it). */
+  observeResponse(observer: ResponseObserver): void
   /** Answer the request now; the phase then returns DONE. Headers are [name, value] pairs. */
   reply(status: number, body: string | Buffer, headers?: ReadonlyArray<readonly [string, string]>): void
   /** Read the whole request body up to `limit` bytes (rejects with a 413 GatewayError past it). */
@@ -47,9 +88,28 @@ export interface PluginDefinition<C = unknown> {
   /** Kong's PRIORITY: higher runs first. */
   priority: number
   schema: Schema
+  /** Checks that depend on the environment (e.g. GATEWAY_REDIS_URL), run at validation; fields relative to config. */
+  checkEnv?: (config: Record<string, unknown>, env: Readonly<Record<string, string | undefined>>) => readonly { field: string; message: string }[]
   /** Runs once per Snapshot in each worker, turning the validated config into what the phases use. */
-  compile: (config: Record<string, unknown>) => C
+  compile: (config: Record<string, unknown>, env: PluginEnv, instance: PluginScope) => C
   phases: PluginPhases<C>
+}
+
+/** Which plugin instance is being compiled (rate-limit buckets and cache keys are per instance). */
+export interface PluginScope {
+  id: string
+  route: string | null
+  service: string | null
+}
+
+/** What compile() gets from the worker: the shared tables and process-wide settings. */
+export interface PluginEnv {
+  readonly settings: Settings
+  readonly rateTable: RateTable
+  readonly cache: CacheStore
+  /** Adds to one of this worker's STAT counters (shared/worker-stats), e.g. STAT.REDIS_FALLBACK. */
+  count(stat: number, delta?: number): void
+  readonly log: Logger
 }
 
 export function definePlugin<C>(def: PluginDefinition<C>): PluginDefinition<C> {

@@ -1,7 +1,7 @@
 // The primary's view of a config file: load + validate + compile in one call, problems already
 // formatted as `path: message`, and the Snapshot checked against the shared health table's size.
 import { loadConfigFile as loadAndValidate } from '../config/load.js'
-import { compileSnapshot } from '../config/compile.js'
+import { compileSnapshot, type AssignSlots } from '../config/compile.js'
 import type { ValidConfig } from '../config/model.js'
 import type { Issue } from '../config/schema.js'
 import type { Snapshot } from '../config/types.js'
@@ -13,13 +13,15 @@ export type SourceResult =
 
 const format = (i: Issue): string => `${i.path}: ${i.message}`
 
-export function loadConfigFile(path: string, healthCapacity = DEFAULT_HEALTH_CAPACITY): SourceResult {
+/** `assignSlots`: the running gateway's slot allocator (primary/health-slots), so targets keep their health. */
+export function loadConfigFile(path: string, healthCapacity = DEFAULT_HEALTH_CAPACITY, assignSlots?: AssignSlots): SourceResult {
   const result = loadAndValidate(path)
   const warnings = result.warnings.map(format)
   if (!result.ok) return { ok: false, errors: result.errors.map(format), warnings }
-  const snapshot = compileSnapshot(result.config, result.source)
+  const snapshot = compileSnapshot(result.config, result.source, Date.now(), assignSlots)
   if (snapshot.healthSlots > healthCapacity) {
-    return { ok: false, errors: [`${result.source}: ${snapshot.healthSlots} targets exceed the health table's ${healthCapacity} slots`], warnings }
+    const targets = snapshot.upstreams.reduce((n, u) => n + u.targets.length, 0) + snapshot.services.filter((s) => s.upstream === -1).length
+    return { ok: false, errors: [`${result.source}: ${targets} targets exceed the health table's ${healthCapacity} slots`], warnings }
   }
   return { ok: true, snapshot, document: withoutSecrets(result.config, result.secretPaths), warnings }
 }

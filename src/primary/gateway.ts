@@ -1,12 +1,16 @@
-// The primary: loads config, owns the shared memory, runs the worker threads and the admin API,
-// reloads on SIGHUP (validate → compile → broadcast; an invalid file changes nothing) and drains on SIGTERM.
+// The primary: loads config, owns the shared memory, runs the worker threads, the admin API and active health
+// checks, reloads on SIGHUP (validate → compile → broadcast; an invalid file changes nothing) and drains on SIGTERM.
 import type { Snapshot } from '../config/types.js'
 import type { Logger } from '../logger.js'
 import type { Settings } from '../settings.js'
 import { HealthTable, DEFAULT_HEALTH_CAPACITY } from '../shared/health-table.js'
 import { STAT, WorkerStats } from '../shared/worker-stats.js'
+import { CacheStore } from '../shared/cache-store.js'
+import { RateTable } from '../shared/rate-table.js'
 import { AdminServer } from './admin/server.js'
 import { loadConfigFile } from './config-source.js'
+import { HealthChecker } from './health-checker.js'
+import { HealthSlots } from './health-slots.js'
 import { redact } from './redact.js'
 import { WorkerSet } from './workers.js'
 import { VERSION } from '../version.js'
@@ -15,7 +19,11 @@ export class Gateway {
   readonly settings: Settings
   readonly log: Logger
   readonly health: HealthTable
+  readonly healthSlots: HealthSlots
+  readonly healthChecker: HealthChecker
   readonly stats: WorkerStats
+  readonly rateTable: RateTable
+  readonly cache: CacheStore
   readonly workers: WorkerSet
   readonly admin: AdminServer
   snapshot: Snapshot
@@ -31,7 +39,12 @@ export class Gateway {
     this.snapshot = snapshot
     this.document = document
     this.health = HealthTable.create(DEFAULT_HEALTH_CAPACITY)
+    this.healthSlots = new HealthSlots(this.health)
+    this.healthSlots.commit(snapshot)
+    this.healthChecker = new HealthChecker(this.health, log)
     this.stats = WorkerStats.create(settings.workers)
+    this.rateTable = RateTable.allocate(settings.rateLimitSlots)
+    this.cache = CacheStore.allocate(settings.cacheSizeBytes)
     this.workers = new WorkerSet(settings.workers, (index) => ({
       index,
       settings: this.settings,
@@ -40,6 +53,8 @@ export class Gateway {
       healthCapacity: this.health.capacity,
       statsSab: this.stats.sab,
       statsRows: this.stats.rows,
+      rateSab: this.rateTable.sab,
+      cacheSab: this.cache.sab,
     }), log)
     this.admin = new AdminServer(this)
   }
@@ -47,18 +62,22 @@ export class Gateway {
   async start(): Promise<void> {
     this.port = await this.workers.start(this.settings.port, this.settings.host)
     await this.admin.listen(this.settings.adminHost, this.settings.adminPort)
+    this.healthChecker.update(this.snapshot)
     this.log.info({ port: this.port, admin: `${this.settings.adminHost}:${this.admin.port}`, workers: this.settings.workers, config: this.snapshot.hash }, 'gateway started')
   }
 
   /** Re-reads the config file; on any problem logs every error and keeps the running config. */
   reload(): boolean {
-    const result = loadConfigFile(this.settings.configPath, this.health.capacity)
+    const result = loadConfigFile(this.settings.configPath, this.health.capacity, this.healthSlots.assign)
     if (!result.ok) {
       this.reloads.failed++
       this.log.error({ errors: result.errors }, 'reload rejected: config is invalid, nothing changed')
       return false
     }
     for (const warning of result.warnings) this.log.warn({ warning }, 'config warning')
+    // Slots first: new targets' slots are cleared before any worker can route to them.
+    this.healthSlots.commit(result.snapshot)
+    this.healthChecker.update(result.snapshot)
     this.snapshot = result.snapshot
     this.document = result.document
     this.workers.broadcast(result.snapshot)
@@ -70,6 +89,7 @@ export class Gateway {
   async shutdown(): Promise<void> {
     if (this.draining) return
     this.draining = true
+    this.healthChecker.stop()
     this.log.info({ timeoutMs: this.settings.drainTimeoutMs }, 'draining')
     await this.workers.drain(this.settings.drainTimeoutMs)
     this.admin.close()

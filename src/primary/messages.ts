@@ -11,6 +11,8 @@ export interface WorkerInit {
   healthCapacity: number
   statsSab: SharedArrayBuffer
   statsRows: number
+  rateSab: SharedArrayBuffer
+  cacheSab: SharedArrayBuffer
 }
 
 export type PrimaryMessage = { type: 'snapshot'; snapshot: Snapshot } | { type: 'drain' } | { type: 'terminate' }

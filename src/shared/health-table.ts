@@ -140,6 +140,12 @@ export class HealthTable {
     return until !== FOREVER && this.nowSeconds() >= until
   }
 
+  /** True while the breaker is open or half-open (STATE = UNHEALTHY), whatever the clock says: lets the
+   * passive and active checkers tell a half-open target (`isHealthy` too) from a closed one. */
+  isMarkedDown(slot: number): boolean {
+    return Atomics.load(this.words, HEADER_WORDS + (slot << SLOT_SHIFT) + STATE) === UNHEALTHY
+  }
+
   /**
    * Ejects the target until `untilMs` (epoch ms, rounded up to the next whole second; omitted = until
    * markUp). Called again while ejected it moves the expiry (re-opening a half-open breaker). Returns

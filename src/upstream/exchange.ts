@@ -3,7 +3,7 @@
 import { performance } from 'node:perf_hooks'
 import { GW, GatewayError, type ErrorKind } from '../errors.js'
 import { statusLine } from '../http-status.js'
-import type { HttpResponse } from '../uws.js'
+import { writeHeaderBlock } from '../worker/response-headers.js'
 import { BodyKind } from '../http1/response-parser.js'
 import type { ServiceRecord, TargetRecord } from '../config/types.js'
 import { OPEN, type AbortListener, type RequestContext } from '../worker/context.js'
@@ -11,12 +11,19 @@ import type { BodyConsumer } from '../worker/request-body.js'
 import { triedBit, type Balancer } from './balancer.js'
 import type { ConnectionUser, UpstreamConnection } from './connection.js'
 import type { Peer } from './peer.js'
+import type { UpstreamOutcome } from './passive-health.js'
 import type { ConnectionPool } from './pool.js'
 
-/** Where Peers come from: the Runtime (Snapshot) the request started with. */
+/** Where Peers come from and outcomes go: the Runtime (Snapshot) the request started with. */
 export interface PeerSource {
   peer(serviceIndex: number, target: TargetRecord): Peer
+  countsOutcomes(serviceIndex: number): boolean
+  recordOutcome(serviceIndex: number, target: TargetRecord, outcome: UpstreamOutcome): void
 }
+
+const TCP_FAILURE: UpstreamOutcome = Object.freeze({ kind: 'tcp' })
+const TIMEOUT: UpstreamOutcome = Object.freeze({ kind: 'timeout' })
+const NOT_HTTP: UpstreamOutcome = Object.freeze({ kind: 'status', status: 0 })
 
 /** What the exchange needs from the worker around it. */
 export interface ExchangeHost {
@@ -30,25 +37,6 @@ const RETAIN_LIMIT = 64 * 1024
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS', 'TRACE'])
 const CHUNK_END = Buffer.from('\r\n')
 const LAST_CHUNK = Buffer.from('0\r\n\r\n')
-
-/**
- * Writes header lines with one uWS call. uWS's writeHeader(key, value) appends `key: value\r\n`
- * verbatim, and each call costs ~200 ns (measured), so the block goes in as the first line's key and
- * everything after it as the "value". This is safe only because no line can smuggle CR/LF: upstream
- * names and values were checked by the parser, request ids are validated, latencies are numbers.
- * Bytes go as latin1 Buffers so obs-text in upstream values is relayed unchanged (a string would be
- * re-encoded as UTF-8 by uWS).
- */
-function writeHeaderBlock(res: HttpResponse, block: string): void {
-  // uWS copies the bytes into its own buffer during the call, so one scratch buffer serves all.
-  const length = block.length > HEADER_SCRATCH.length ? -1 : HEADER_SCRATCH.write(block, 0, 'latin1')
-  const bytes = length < 0 ? Buffer.from(block, 'latin1') : HEADER_SCRATCH
-  const colon = block.indexOf(': ')
-  res.writeHeader(bytes.subarray(0, colon), bytes.subarray(colon + 2, length < 0 ? bytes.length : length))
-}
-
-/** Scratch space for writeHeaderBlock; larger header blocks get their own buffer. */
-const HEADER_SCRATCH = Buffer.allocUnsafe(16 * 1024)
 
 /** Case-insensitive compare against a lower-case token name, without allocating (letters, digits, '-'). */
 function sameLower(name: string, lower: string): boolean {
@@ -75,6 +63,8 @@ export class ProxyExchange implements ConnectionUser, BodyConsumer, AbortListene
   /** `Host: <client's Host>\r\n` when the route has preserve_host, else null. */
   private readonly preservedHostLine: string | null
   private readonly idempotent: boolean
+  /** The upstream counts passive health checks. */
+  private readonly passive: boolean
   private readonly skipBody: boolean
   conn: UpstreamConnection | null = null
   target: TargetRecord | null = null
@@ -110,6 +100,7 @@ export class ProxyExchange implements ConnectionUser, BodyConsumer, AbortListene
     this.headerLines = headerLines
     this.preservedHostLine = preservedHost === null ? null : `Host: ${preservedHost}\r\n`
     this.idempotent = IDEMPOTENT.has(ctx.method)
+    this.passive = peers.countsOutcomes(serviceIndex)
     this.skipBody = ctx.method === 'HEAD'
     this.bodyDone = ctx.body === null
     this.retained = this.idempotent && ctx.body !== null ? [] : null
@@ -213,6 +204,7 @@ export class ProxyExchange implements ConnectionUser, BodyConsumer, AbortListene
   private badResponse(conn: UpstreamConnection): void {
     conn.destroy()
     this.conn = null
+    this.passiveOutcome(NOT_HTTP)
     this.endAttempt(false)
     if (this.headSent) return this.abortClient()
     this.host.fail(this.ctx, new GatewayError(GW.UPSTREAM_BAD_RESPONSE, false, conn.parser.errorReason))
@@ -225,6 +217,8 @@ export class ProxyExchange implements ConnectionUser, BodyConsumer, AbortListene
     const res = ctx.res
     this.headSent = true
     this.bodyKind = bodyKind
+    if (ctx.observer !== null) ctx.observer.onResponseHead(status, headers)
+    if (this.passive) this.passiveOutcome({ kind: 'status', status })
     // uWS writes "200 OK" by itself when the first header comes before any status.
     if (status !== 200) res.writeStatus(statusLine(status))
     writeHeaderBlock(res, this.headerBlock(headers))
@@ -256,7 +250,7 @@ export class ProxyExchange implements ConnectionUser, BodyConsumer, AbortListene
       if ((name.length === 4 && sameLower(name, 'date')) || (name.length === 12 && sameLower(name, 'x-request-id'))) continue
       block += name + ': ' + headers[i + 1]! + '\r\n'
     }
-    block += 'X-Request-Id: ' + this.ctx.requestId
+    block += this.ctx.responseLines + 'X-Request-Id: ' + this.ctx.requestId
     if (this.host.latencyHeaders) {
       block += '\r\nX-Gateway-Upstream-Latency: ' + Math.round(this.firstByteAt - this.sentAt) + '\r\nX-Gateway-Proxy-Latency: ' + Math.round(this.sentAt - this.ctx.startedAt)
     }
@@ -266,6 +260,7 @@ export class ProxyExchange implements ConnectionUser, BodyConsumer, AbortListene
   onBody(chunk: Buffer): void {
     const ctx = this.ctx
     if (ctx.state !== OPEN) return
+    if (ctx.observer !== null) ctx.observer.onResponseBody(chunk)
     if (this.bodyKind !== BodyKind.LENGTH) {
       if (!ctx.res.write(chunk)) this.waitWritable()
       return
@@ -346,6 +341,8 @@ export class ProxyExchange implements ConnectionUser, BodyConsumer, AbortListene
   onConnectionError(conn: UpstreamConnection, err: Error | null, timedOut: boolean): void {
     if (this.conn !== conn) return
     this.conn = null
+    // After the head arrived a broken body is not a target failure Kong counts (it reported the status).
+    if (!this.headSent) this.passiveOutcome(timedOut ? TIMEOUT : TCP_FAILURE)
     this.endAttempt(false)
     if (this.ctx.state !== OPEN) return
     if (this.headSent) return this.abortClient()
@@ -369,6 +366,10 @@ export class ProxyExchange implements ConnectionUser, BodyConsumer, AbortListene
   private retry(): void {
     if (this.ctx.state !== OPEN) return
     this.start()
+  }
+
+  private passiveOutcome(outcome: UpstreamOutcome): void {
+    if (this.passive && this.target !== null) this.peers.recordOutcome(this.serviceIndex, this.target, outcome)
   }
 
   private endAttempt(ok: boolean): void {

@@ -3,7 +3,7 @@
 import type { PluginInstance, RouteRecord, Snapshot } from '../config/types.js'
 import { plugins } from '../plugins/index.js'
 import { OPEN } from './context.js'
-import { CONTINUE, DONE, type PluginDefinition, type PluginRequest, type PhaseResult } from '../plugins/types.js'
+import { CONTINUE, DONE, type PluginDefinition, type PluginEnv, type PluginRequest, type PhaseResult } from '../plugins/types.js'
 
 export interface ChainEntry {
   name: string
@@ -29,7 +29,9 @@ function specificity(p: PluginInstance, route: RouteRecord, serviceKeys: string[
   return 0
 }
 
-export function buildChains(snapshot: Snapshot): (Chain | null)[] {
+export function buildChains(snapshot: Snapshot, env: PluginEnv): (Chain | null)[] {
+  // One compiled config per plugin instance, shared by every route it applies to.
+  const compiled = new Map<PluginInstance, unknown>()
   return snapshot.routes.map((route) => {
     const service = snapshot.services[route.service]
     const serviceKeys = service ? [service.name, service.id] : []
@@ -44,7 +46,12 @@ export function buildChains(snapshot: Snapshot): (Chain | null)[] {
     for (const { instance } of chosen.values()) {
       const def = plugins[instance.name] as PluginDefinition<unknown> | undefined
       if (def === undefined || def.phases.access === undefined) continue
-      chain.push({ name: def.name, priority: def.priority, access: def.phases.access, conf: def.compile(instance.config) })
+      let conf = compiled.get(instance)
+      if (conf === undefined) {
+        conf = def.compile(instance.config, env, { id: instance.id, route: instance.route, service: instance.service })
+        compiled.set(instance, conf)
+      }
+      chain.push({ name: def.name, priority: def.priority, access: def.phases.access, conf })
     }
     chain.sort((a, b) => b.priority - a.priority || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
     return chain.length === 0 ? null : chain

@@ -5,7 +5,7 @@ import { formatAddress } from '../net/peer-address.js'
 import type { HttpRequest, HttpResponse } from '../uws.js'
 import { nextRequestId } from './request-id.js'
 import { alwaysDropped, namesExtraHeaders } from './upstream-head.js'
-import type { PluginRequest } from '../plugins/types.js'
+import type { ConsumerRef, PluginRequest, ResponseObserver } from '../plugins/types.js'
 import type { RouteMatch } from './router.js'
 import type { Listener } from './listener.js'
 import type { RequestBody } from './request-body.js'
@@ -26,6 +26,7 @@ export const FRAMING_BAD_CL = 4
  * connection gets no answer); DEL (0x7f) is the one invalid value byte it lets through (RFC 9110 §5.5).
  */
 const DEL = '\x7f'
+const CRLF = /[\r\n]/
 
 /** The context whose headers req.forEach is copying (forEach is synchronous; no closure per request). */
 let copying: RequestContext
@@ -77,7 +78,15 @@ export class RequestContext implements PluginRequest {
   framing = FRAMING_OK
   match: RouteMatch | null = null
   routeName = ''
+  routeId = ''
   serviceName = ''
+  serviceId = ''
+  consumer: ConsumerRef | null = null
+  credentialId: string | null = null
+  /** Header lines plugins add to the client's response (`Name: value\r\n` …). */
+  responseLines = ''
+  /** Watches the upstream response for a plugin (proxy-cache), or null. */
+  observer: ResponseObserver | null = null
   /** Set by the proxy while an upstream exchange is running; told when the client goes away. */
   onAbort: AbortListener | null = null
   /** The request body stream, set by the listener when the request has one. */
@@ -145,6 +154,9 @@ export class RequestContext implements PluginRequest {
     const onAbort = this.onAbort
     this.onAbort = null
     if (onAbort !== null) onAbort.clientAborted()
+    const observer = this.observer
+    this.observer = null
+    if (observer !== null) observer.onResponseAbort()
   }
 
   /** Marks the response as fully sent (after a successful end/tryEnd). */
@@ -153,6 +165,21 @@ export class RequestContext implements PluginRequest {
     this.state = DONE
     this.onAbort = null
     this.listener.requestEnded(this)
+    const observer = this.observer
+    if (observer !== null) {
+      this.observer = null
+      observer.onResponseEnd()
+    }
+  }
+
+  /** Lines go to uWS verbatim, so a name or value with CR/LF is dropped (config validation refuses them). */
+  addResponseHeader(name: string, value: string): void {
+    if (CRLF.test(name) || CRLF.test(value)) return
+    this.responseLines += name + ': ' + value + '\r\n'
+  }
+
+  observeResponse(observer: ResponseObserver): void {
+    this.observer = observer
   }
 
   reply(status: number, body: string | Buffer, headers?: ReadonlyArray<readonly [string, string]>): void {

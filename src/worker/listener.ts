@@ -1,7 +1,7 @@
 // The worker's uWS listener: one App per worker thread on the shared port (SO_REUSEPORT).
 // It copies each request into a RequestContext, routes it, runs the access chain and proxies.
 import { uws, type HttpRequest, type HttpResponse, type TemplatedApp, type us_listen_socket } from '../uws.js'
-import { GW, GatewayError } from '../errors.js'
+import { GW, GatewayError, errorBody } from '../errors.js'
 import { statusLine } from '../http-status.js'
 import { listContains, type CidrList } from '../net/cidr.js'
 import { DONE } from '../plugins/types.js'
@@ -16,6 +16,7 @@ import { RequestBody } from './request-body.js'
 import type { Runtime } from './runtime.js'
 import type { ServiceRecord } from '../config/types.js'
 import { headerLines, requestLine } from './upstream-head.js'
+import { writeHeaderBlock } from './response-headers.js'
 
 const JSON_TYPE = 'application/json; charset=utf-8'
 
@@ -70,8 +71,12 @@ export class Listener implements ExchangeHost {
     if (match === null) return this.fail(ctx, new GatewayError(GW.NO_ROUTE))
     ctx.match = match
     ctx.routeName = match.route.name
+    ctx.routeId = match.route.id
     const service = rt.service(match.route)
-    ctx.serviceName = service === undefined ? '' : service.name
+    if (service !== undefined) {
+      ctx.serviceName = service.name
+      ctx.serviceId = service.id
+    }
     if (ctx.contentLength > this.settings.maxBodySize) return this.fail(ctx, new GatewayError(GW.BODY_TOO_LARGE))
     if (ctx.hasBody) ctx.body = new RequestBody(res, this.settings.maxBodySize, () => this.fail(ctx, new GatewayError(GW.BODY_TOO_LARGE)))
     const chain = rt.access[match.routeIndex]!
@@ -124,10 +129,15 @@ export class Listener implements ExchangeHost {
     const holder = ctx.onAbort
     ctx.onAbort = null
     if (holder !== null) holder.clientAborted()
+    const observer = ctx.observer
+    if (observer !== null) {
+      ctx.observer = null
+      if (err.kind.source === 'upstream' && observer.onUpstreamFailure(err)) return
+      observer.onResponseAbort()
+    }
     this.stats.add(this.row, STAT.ERRORS, 1)
     const close = err.status === 400 || err.status === 413
-    const body = `{"message":${JSON.stringify(err.kind.message)},"request_id":${JSON.stringify(ctx.requestId)}}`
-    this.respond(ctx, err.status, body, [['Content-Type', JSON_TYPE]], close)
+    this.respond(ctx, err.status, errorBody(err.kind.message, ctx.requestId), [['Content-Type', JSON_TYPE]], close)
   }
 
   respond(ctx: RequestContext, status: number, body: string | Buffer, headers: ReadonlyArray<readonly [string, string]> | null, close: boolean): void {
@@ -136,7 +146,7 @@ export class Listener implements ExchangeHost {
     res.cork(() => {
       res.writeStatus(statusLine(status))
       if (headers !== null) for (const [name, value] of headers) res.writeHeader(name, value)
-      res.writeHeader('X-Request-Id', ctx.requestId)
+      writeHeaderBlock(res, ctx.responseLines + 'X-Request-Id: ' + ctx.requestId)
       res.end(body, close || this.draining)
     })
     ctx.finished()

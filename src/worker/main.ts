@@ -4,7 +4,11 @@ import { parentPort, workerData } from 'node:worker_threads'
 import { createLogger } from '../logger.js'
 import type { PrimaryMessage, WorkerInit } from '../primary/messages.js'
 import { HealthTable } from '../shared/health-table.js'
+import { CacheStore } from '../shared/cache-store.js'
+import { RateTable } from '../shared/rate-table.js'
 import { STAT, WorkerStats } from '../shared/worker-stats.js'
+import { createPluginEnv } from './plugin-env.js'
+import { closeAll as closeRedisClients } from '../redis/connection.js'
 import { Listener } from './listener.js'
 import { Runtime } from './runtime.js'
 
@@ -13,19 +17,20 @@ const port = parentPort!
 const log = createLogger(init.settings.logLevel, { worker: init.index })
 const health = new HealthTable(init.healthSab, init.healthCapacity)
 const stats = new WorkerStats(init.statsSab, init.statsRows)
+const env = createPluginEnv(init.settings, RateTable.attach(init.rateSab), CacheStore.attach(init.cacheSab), log, stats, init.index)
 
 function hashCell(hash: string): number {
   return parseInt(hash.slice(0, 8), 16) | 0
 }
 
-const listener = new Listener(init.settings, new Runtime(init.snapshot, health), stats, init.index)
+const listener = new Listener(init.settings, new Runtime(init.snapshot, health, env), stats, init.index)
 stats.set(init.index, STAT.CONFIG_HASH, hashCell(init.snapshot.hash))
 
 port.on('message', (msg: PrimaryMessage) => {
   switch (msg.type) {
     case 'snapshot':
       try {
-        listener.runtime = new Runtime(msg.snapshot, health)
+        listener.runtime = new Runtime(msg.snapshot, health, env)
         stats.set(init.index, STAT.CONFIG_HASH, hashCell(msg.snapshot.hash))
         port.postMessage({ type: 'applied', hash: msg.snapshot.hash })
       } catch (err) {
@@ -49,6 +54,7 @@ port.on('message', (msg: PrimaryMessage) => {
  */
 function exit(code: number): void {
   listener.closeAll()
+  closeRedisClients()
   setImmediate(() => process.exit(code))
 }
 

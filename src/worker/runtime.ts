@@ -1,9 +1,11 @@
 // Everything a worker derives from one Snapshot: the router, each route's plugin chain and a
 // balancer per upstream. Built once per reload; requests keep the Runtime they started with.
-import type { RouteRecord, ServiceRecord, Snapshot, TargetRecord } from '../config/types.js'
+import type { PassiveChecks, RouteRecord, ServiceRecord, Snapshot, TargetRecord } from '../config/types.js'
 import type { HealthTable } from '../shared/health-table.js'
+import type { PluginEnv } from '../plugins/types.js'
 import { createBalancer, type Balancer } from '../upstream/balancer.js'
 import { peerFor, type Peer } from '../upstream/peer.js'
+import { PASSIVE_EJECTED, PASSIVE_REOPENED, recordOutcome, type UpstreamOutcome } from '../upstream/passive-health.js'
 import { buildChains, type Chain } from './chain.js'
 import { Router } from './router.js'
 
@@ -16,17 +18,39 @@ export class Runtime {
   readonly balancers: (Balancer | null)[]
   /** Per service index: target → Peer (pool key, Host line), so no request builds them. */
   private readonly peers: Map<TargetRecord, Peer>[]
+  /** Per service index: its upstream's passive health checks, or null (off, or no upstream). */
+  private readonly passive: (PassiveChecks | null)[]
+  private readonly health: HealthTable
+  private readonly env: PluginEnv
 
-  constructor(snapshot: Snapshot, health: HealthTable) {
+  constructor(snapshot: Snapshot, health: HealthTable, env: PluginEnv) {
     this.snapshot = snapshot
+    this.health = health
+    this.env = env
     this.router = new Router(snapshot)
-    this.access = buildChains(snapshot)
+    this.access = buildChains(snapshot, env)
     const perUpstream = snapshot.upstreams.map((u) => createBalancer(u, health))
     this.balancers = snapshot.services.map((s) => (s.upstream >= 0 ? perUpstream[s.upstream]! : null))
     this.peers = snapshot.services.map((s) => {
       const targets = s.upstream >= 0 ? snapshot.upstreams[s.upstream]!.targets : [s.target]
       return new Map(targets.map((t) => [t, peerFor(s, t)]))
     })
+    this.passive = snapshot.services.map((s) => (s.upstream >= 0 ? snapshot.upstreams[s.upstream]!.passiveChecks : null))
+  }
+
+  /** True when the service's upstream counts passive health checks (callers skip building outcomes otherwise). */
+  countsOutcomes(serviceIndex: number): boolean {
+    return this.passive[serviceIndex] !== null
+  }
+
+  /** Counts one attempt's outcome into the shared health table (Kong's passive checks, for every worker). */
+  recordOutcome(serviceIndex: number, target: TargetRecord, outcome: UpstreamOutcome): void {
+    const checks = this.passive[serviceIndex]
+    if (checks === null || checks === undefined) return
+    const result = recordOutcome(this.health, target.healthSlot, outcome, checks)
+    if (result === PASSIVE_EJECTED || result === PASSIVE_REOPENED) {
+      this.env.log.warn({ target: target.target, outcome, ejectMs: checks.ejectMs }, 'passive health check ejected a target')
+    }
   }
 
   peer(serviceIndex: number, target: TargetRecord): Peer {

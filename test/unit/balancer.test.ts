@@ -15,7 +15,7 @@ function upstream(algorithm: BalancerAlgorithm, targets: TargetRecord[], extra: 
     name: 'up', id: 'up-id', algorithm,
     hashOn: 'none', hashOnHeader: null, hashOnCookie: null,
     hashFallback: 'none', hashFallbackHeader: null,
-    hostHeader: null, slots: 10000, targets, healthchecks: {},
+    hostHeader: null, slots: 10000, targets, healthchecks: {}, activeChecks: null, passiveChecks: null,
     ...extra,
   }
 }

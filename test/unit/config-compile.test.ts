@@ -94,8 +94,8 @@ describe('compileSnapshot', () => {
         name: 'request-termination', id: 'p-uuid', service: null, route: 'api-r', consumer: 'alice',
         config: { status_code: 403, message: null, content_type: null, body: null, echo: false, trigger: null },
       },
-      expect.objectContaining({ id: 'plugin-1', service: null, route: null, consumer: 'c-2' }),
-      expect.objectContaining({ id: 'plugin-2', service: 'api', route: null, consumer: null }),
+      expect.objectContaining({ id: 'request-termination:*:*:c-2', service: null, route: null, consumer: 'c-2' }),
+      expect.objectContaining({ id: 'request-termination:api:*:*', service: 'api', route: null, consumer: null }),
     ])
   })
 

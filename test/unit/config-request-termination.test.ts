@@ -2,34 +2,16 @@
 // trigger, checked through the PluginRequest contract with a recording fake request.
 import { describe, expect, it } from 'vitest'
 import plugin, { hasQueryParam, parseQuery, type RequestTerminationConfig } from '../../src/plugins/request-termination.js'
-import { validateRecord, newReport } from '../../src/config/schema.js'
 import { DONE, type PluginRequest } from '../../src/plugins/types.js'
-
-interface Reply {
-  status: number
-  body: string
-  headers: ReadonlyArray<readonly [string, string]>
-}
+import { compilePlugin, fakeRequest, type Reply } from '../helpers/plugins.js'
 
 function conf(config: Record<string, unknown>): RequestTerminationConfig {
-  const report = newReport()
-  const validated = validateRecord(plugin.schema, config, 'config', report)
-  if (report.errors.length > 0 || validated === undefined) throw new Error(JSON.stringify(report.errors))
-  return plugin.compile(validated)
+  return compilePlugin(plugin, config)
 }
 
 function request(over: Partial<PluginRequest> & { body?: string } = {}): { ctx: PluginRequest; replies: Reply[] } {
-  const replies: Reply[] = []
-  const ctx: PluginRequest = {
-    method: 'GET', path: '/echo/x', query: '', headers: new Map([['host', 'gw.local:8000']]), clientIp: '127.0.0.1',
-    scheme: 'http', host: 'gw.local', port: 8000, requestId: 'rid', routeName: 'r', serviceName: 's',
-    reply(status, body, headers = []) {
-      replies.push({ status, body: body.toString(), headers })
-    },
-    readBody: async () => Buffer.from(over.body ?? ''),
-    ...over,
-  }
-  return { ctx, replies }
+  const ctx = fakeRequest(over)
+  return { ctx, replies: ctx.replies }
 }
 
 async function run(c: RequestTerminationConfig, ctx: PluginRequest): Promise<unknown> {

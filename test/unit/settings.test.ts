@@ -17,6 +17,16 @@ describe('readSettings', () => {
     expect(s.latencyHeaders).toBe(true)
     expect(s.workers).toBeGreaterThanOrEqual(1)
     expect(s.adminToken).toBeNull()
+    expect(s.rateLimitSlots).toBe(65536)
+    expect(s.cacheSizeBytes).toBe(64 * 1024 * 1024)
+    expect(s.redisUrl).toBeNull()
+  })
+
+  it('reads the shared-state sizes and the Redis URL', () => {
+    const s = readSettings({ GATEWAY_RATELIMIT_SLOTS: '4096', GATEWAY_CACHE_SIZE_MB: '8', GATEWAY_REDIS_URL: 'redis://127.0.0.1:7000,127.0.0.1:7001' })
+    expect(s.rateLimitSlots).toBe(4096)
+    expect(s.cacheSizeBytes).toBe(8 * 1024 * 1024)
+    expect(s.redisUrl).toBe('redis://127.0.0.1:7000,127.0.0.1:7001')
   })
 
   it('parses values', () => {
@@ -36,6 +46,10 @@ describe('readSettings', () => {
     ['GATEWAY_MAX_BODY_SIZE', '10 parsecs'],
     ['GATEWAY_TRUSTED_IPS', '10.0.0.0/33'],
     ['GATEWAY_LOG_LEVEL', 'loud'],
+    ['GATEWAY_RATELIMIT_SLOTS', '5000'],
+    ['GATEWAY_RATELIMIT_SLOTS', '16'],
+    ['GATEWAY_CACHE_SIZE_MB', '0'],
+    ['GATEWAY_REDIS_URL', 'http://127.0.0.1:6379'],
   ])('rejects %s=%s naming the variable', (name, value) => {
     expect(() => readSettings({ [name]: value })).toThrow(name)
   })

@@ -1,9 +1,10 @@
 // The admin API (SPEC §9) on its own uWS App in the primary, bound to 127.0.0.1 by default:
-// GET /status, /health, /config; DELETE /workers/{n} ends a worker thread as a crash would.
+// GET /status, /health, /config, /upstreams/{name}/health; DELETE /workers/{n} ends a worker thread as a crash would.
 import { timingSafeEqual } from 'node:crypto'
 import { uws, type HttpResponse, type HttpRequest, type us_listen_socket } from '../../uws.js'
 import { statusLine } from '../../http-status.js'
 import type { Gateway } from '../gateway.js'
+import { upstreamHealth } from './upstream-health.js'
 
 const JSON_TYPE = 'application/json; charset=utf-8'
 
@@ -18,6 +19,15 @@ function authorized(token: string | null, header: string): boolean {
   const expected = Buffer.from(`Bearer ${token}`)
   const got = Buffer.from(header)
   return got.length === expected.length && timingSafeEqual(got, expected)
+}
+
+/** A path segment as the client meant it; a malformed escape stays as written (and then matches nothing). */
+function decodeParameter(segment: string): string {
+  try {
+    return decodeURIComponent(segment)
+  } catch {
+    return segment
+  }
 }
 
 export class AdminServer {
@@ -42,6 +52,10 @@ export class AdminServer {
       send(res, ready ? 200 : 503, { status: ready ? 'ok' : 'unavailable' })
     }))
     app.get('/config', guard((res) => send(res, 200, gw.redactedConfig())))
+    app.get('/upstreams/:name/health', guard((res, req) => {
+      const body = upstreamHealth(gw.snapshot, gw.health, decodeParameter(req.getParameter(0)))
+      send(res, body === null ? 404 : 200, body ?? { message: 'Not found' })
+    }))
     app.del('/workers/:index', guard((res, req) => {
       const index = Number(req.getParameter(0))
       const killed = Number.isInteger(index) && gw.workers.kill(index)
