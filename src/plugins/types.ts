@@ -24,8 +24,12 @@ export interface ConsumerRef {
  * chunks are views of a reused read buffer, so anything kept must be copied.
  */
 export interface ResponseObserver {
-  /** The upstream's head, before it is written to the client: may still add response headers. */
-  onResponseHead(status: number, headers: readonly string[]): void
+  /**
+   * The upstream's head, before it is written to the client: may still add response headers. Returns
+   * true after answering the client itself through ctx.reply (stale_if_error on a 5xx): the upstream
+   * response is then dropped.
+   */
+  onResponseHead(status: number, headers: readonly string[]): boolean
   onResponseBody(chunk: Buffer): void
   /** The whole response reached the client. */
   onResponseEnd(): void

@@ -25,10 +25,10 @@ import { Buffer } from 'node:buffer'
  *                          Atomics has no Float64, and every index word must be written with Atomics.store, see "Writing")
  *   slab                   `segments` segments of `segmentBytes`; records are 8-byte aligned and immutable once written:
  *                          u32 key length · u32 base key length (0 = same as key) · u32 path length · u32 headers
- *                          length · u32 body length · u16 status · u16 header count · u32 flags (ASCII headers) ·
- *                          u32 reserved (32 bytes), then the key, base key
- *                          and request path+query (UTF-8), the headers (per pair: u16 name length, u32 value length,
- *                          name, value), and the body.
+ *                          length · u32 body length · u16 status · u16 header count · u32 flags (ASCII headers,
+ *                          ASCII key) · u32 reserved (32 bytes); then the key, the base key and the request
+ *                          path+query (UTF-8), the headers (per pair: u16 name length, u32 value length, name,
+ *                          value), and the body.
  *
  * Eviction (segmented FIFO, predictable): writers append to the current segment; when it is full the next one in
  * ring order, which is the oldest, is recycled whole: its generation is bumped (every entry that points into it
@@ -44,8 +44,8 @@ import { Buffer } from 'node:buffer'
  * stores) because on arm64 a plain store after the locking CAS may become visible before it; Atomics.store is a
  * store-release there, so no reader sees a new field under an old even VERSION. A recycle bumps the next
  * segment's GENERATION first and only then checks its WRITERS: a writer that pinned it a lap ago is still
- * copying, so the recycle is refused (the put that needed it reports 'busy') instead of letting new records land
- * on bytes still being written. Pins and the bump are seq-cst, so either the recycler sees the pin or the pinner
+ * copying, so the recycle is refused (the put that needed it reports 'busy'; the segment's entries are already
+ * invalidated by the bump) instead of letting new records land on bytes still being written. Pins and the bump are seq-cst, so either the recycler sees the pin or the pinner
  * sees the new HEAD and retries (Dekker). Opening a segment is straight-line code with no calls or loops, so
  * Worker.terminate (V8 checks for termination only at function entry and loop back-edges) cannot stop a thread
  * inside it; a writer terminated while pinned is presumed dead after WRITER_STALL_MS and its pin is dropped.
@@ -59,8 +59,9 @@ import { Buffer } from 'node:buffer'
  * and re-checks VERSION and GENERATION. The add is the fence: on arm64 the loads of the copy must complete
  * before the re-check loads (a load-acquire alone does not order earlier plain loads; a read-modify-write with
  * release semantics does), and on x64 it is a locked instruction. If either word moved, the copy may mix two
- * records: the result is dropped and counted as a torn read and a miss. Hits are copies (a Buffer the caller
- * owns), never views into the slab, so a response being sent can't be overwritten under the socket.
+ * records: the result is dropped and counted as a torn read and a miss. Hits are copies (a new Buffer, or the
+ * caller's `into`), never views into the slab, so a response being sent can't be overwritten under the socket.
+ * (The arm64 reasoning is about the instructions V8 emits for Atomics: ldar/stlr and exclusive pairs.)
  *
  * Request collapsing: `beginFill` CASes the key's fill marker from free (or from an expired deadline: a filler
  * that died or hung) to (key id, deadline); exactly one caller wins. Others `waitForFill`, which parks on the
@@ -150,6 +151,7 @@ const R_HEADER_COUNT = 22
 const R_FLAGS = 24
 const R_FIXED = 32
 const F_ASCII_HEADERS = 1 // every header name and value is 7-bit: the block decodes as one latin1 string
+const F_ASCII_KEY = 2 // the key is 7-bit: compared with charCodeAt, no encoding of the lookup key
 const HEADER_PAIR_PREFIX = 6 // u16 name length + u32 value length
 const MAX_HEADER_PAIRS = 0xffff
 const MAX_NAME_BYTES = 0xffff
@@ -478,8 +480,10 @@ export class CacheStore {
    * The hit path: a fresh or stale (inside its stale window) entry for exactly `key`, copied out, or null.
    * `fresh` false means past expiry: serve it only when upstream fails (stale_if_error) or revalidating.
    * A read that raced a writer, a purge or the ring is a miss, never a mixed response.
+   * The body is a fresh Buffer, or, when `into` is given and large enough, a view of `into` (no allocation:
+   * valid until the caller reuses `into`, so write it out synchronously first, as uWS `tryEnd` does).
    */
-  lookup(key: string, nowMs: number = this.now()): CacheLookup | null {
+  lookup(key: string, nowMs: number = this.now(), into?: Buffer): CacheLookup | null {
     const w = this.words
     this.hash(key)
     const e = this.find(key, nowMs)
@@ -491,8 +495,8 @@ export class CacheStore {
     let body: Buffer | null = null
     if (headers !== null) {
       const at = this.fRec + R_FIXED + this.rKeyLen + this.rBaseLen + this.rPathLen + this.rHeadersLen
-      body = Buffer.allocUnsafe(this.rBodyLen)
-      this.slab.copy(body, 0, at, at + this.rBodyLen)
+      body = into !== undefined && into.length >= this.rBodyLen ? into.subarray(0, this.rBodyLen) : Buffer.allocUnsafe(this.rBodyLen)
+      body.set(this.slab.subarray(at, at + this.rBodyLen)) // measured faster than slab.copy (no JS-side bounds work)
     }
     const fresh = nowMs < this.fExpiresAt
     const counter = this.stripe + (fresh ? S_HITS : S_STALE_HITS)
@@ -593,14 +597,16 @@ export class CacheStore {
     const rec = this.wRec
     const ss = this.segStateWord + seg * SEG_STATE_WORDS
     try {
-      this.writeRecord(rec, key, sameBase ? null : baseKey, res, keyLen, baseLen, pathLen, headersLen, bodyLen, ascii ? F_ASCII_HEADERS : 0)
+      const flags = (ascii ? F_ASCII_HEADERS : 0) | (keyLen === key.length ? F_ASCII_KEY : 0)
+      this.writeRecord(rec, key, sameBase ? null : baseKey, res, keyLen, baseLen, pathLen, headersLen, bodyLen, flags)
     } finally {
       this.unpin(ss)
     }
     const genWord = this.genWord + seg
     if (Atomics.load(w, genWord) !== gen) {
-      // Our segment was recycled or purged while we copied. Normally a recycle waits for our pin, so this is
-      // a purgeAll, or our pin was dropped as dead: re-bump so nothing we may have overwritten stays readable.
+      // Our segment's generation moved while we copied: a recycle found our pin (it bumps before it looks, and
+      // then waits for us), a purgeAll, or our pin was dropped as dead and the segment reused under us. For the
+      // last case, bump again so nothing we may have overwritten stays readable; in the others it costs nothing.
       Atomics.add(w, genWord, 1)
       Atomics.add(w, this.stripe + S_BUSY, 1)
       this.releaseFill()
@@ -804,10 +810,27 @@ export class CacheStore {
       const e = first + (i << ENTRY_SHIFT)
       if (Atomics.load(w, e + E_FP_LO) !== this.fpLo || Atomics.load(w, e + E_FP_HI) !== this.fpHi) continue
       if (!this.loadEntry(e) || nowMs >= this.fStaleUntil || !this.parseRecord()) continue
+      if ((this.rFlags & F_ASCII_KEY) !== 0) {
+        if (this.asciiKeyEquals(key)) return e
+        continue
+      }
       if (n < 0) n = this.encode(key)
       if (this.keyEquals(n)) return e
     }
     return -1
+  }
+
+  /**
+   * The parsed record's key (stored as ASCII) equals `key`, compared code unit by byte: a lookup key with a
+   * non-ASCII character can't match, and for short keys this beats encoding plus a native compare.
+   */
+  private asciiKeyEquals(key: string): boolean {
+    const len = this.rKeyLen
+    if (len !== key.length) return false
+    const slab = this.slab
+    const at = this.fRec + R_FIXED
+    for (let i = 0; i < len; i++) if (slab[at + i] !== key.charCodeAt(i)) return false
+    return true
   }
 
   /**

@@ -144,14 +144,17 @@ const ST_HI = LITTLE_ENDIAN ? 3 : 2
 const PERIOD_SHIFT = 28
 const INDEX_FIELD_MASK = 0x0fffffff
 const DEAD_BIT = 0x40000000
+const PUBLISHED_BIT = 0x20000000
 const PENDING_HI = 0x80000000 | 0
-const STAMP_MASK = 0x3fffffff
+const STAMP_MASK = 0x1fffffff
 const DEAD_STATE = BigInt.asIntN(64, 0xc0000000_00000000n)
 
 /** A PENDING claim older than this is presumed dead (its thread was terminated) and may be reclaimed. */
 const STALE_PENDING_MS = 2000
 /** Rescans while the key's own slot is PENDING before the decision degrades (busyCount). */
 const MAX_CLAIM_ATTEMPTS = 256
+/** Rescans before an unpublished claim on the key's fingerprint is presumed descheduled and killed. */
+const KILL_UNPUBLISHED_AFTER = 32
 /** The base epoch sits this far before allocation, so slightly earlier clocks still get index >= 0. */
 const BASE_MARGIN_MS = 7 * 86_400_000
 
@@ -726,6 +729,8 @@ export class RateTable {
    * Negative: FULL (nothing claimable in the probe window), BUSY (its slot stayed PENDING), NOT_FOUND (peek).
    * The whole probe window is scanned before claiming, up to the first EMPTY slot (EMPTY never comes back, so
    * no key was ever placed past it), so an existing LIVE slot is found wherever it sits (invariant 1).
+   * A published claim for the same fingerprint is settled here rather than waited for (helping), so a
+   * claimant that is descheduled mid-claim does not hold up other threads.
    */
   private findSlot(code: number, nowMs: number, claim: boolean): number {
     const words = this.words
@@ -743,8 +748,18 @@ export class RateTable {
         if (lo === fpLo && hi === fpHi) {
           const sh = Atomics.load(words, at + ST_HI)
           if (sh > 0) return (home + k) & mask
-          // PENDING with our fingerprint: our key being claimed, or our expired slot being taken. Wait for it.
           if (sh < 0 && (sh & DEAD_BIT) === 0 && !this.stale(sh, nowMs)) {
+            // PENDING with our fingerprint. Published: our key's claim, which we may settle ourselves.
+            // Unpublished: our key's claim about to publish, or our DEAD slot being taken: wait for it a
+            // little, then kill it (its claimant restarts; always safe), since its thread may be descheduled.
+            if (claim) {
+              if ((sh & PUBLISHED_BIT) !== 0) {
+                const slot = this.help(code, home, k, nowMs)
+                if (slot >= 0) return slot
+              } else if (attempt >= KILL_UNPUBLISHED_AFTER) {
+                this.killUnpublished((home + k) & mask)
+              }
+            }
             pending = true
             continue
           }
@@ -769,25 +784,66 @@ export class RateTable {
 
   /**
    * Claims probe position `candidate` for the current fingerprint: CAS its state (as read now, still
-   * claimable) to a unique PENDING, publish the fingerprint, rescan the probe window for the same
-   * fingerprint, and activate (PENDING → LIVE, zero counts) only if no other slot has it (invariant 1:
-   * a LIVE one or an earlier PENDING one wins; a later or stale PENDING one is killed). Returns -1 to rescan.
+   * claimable) to a unique unpublished PENDING, store the fingerprint, mark the PENDING published, then
+   * settle it. Returns the slot, or -1 to rescan.
    */
   private claimSlot(code: number, home: number, candidate: number, nowMs: number): number {
+    const slot = (home + candidate) & this.mask
+    const at = HEADER_WORDS + (slot << SLOT_WORD_SHIFT)
+    const st = HEADER_BIGS + (slot << SLOT_BIG_SHIFT) + ST
+    const seen = Atomics.load(this.bigs, st)
+    if (seen !== 0n && !this.claimable(Number(seen >> 32n), nowMs)) return -1
+    const nonce = Atomics.add(this.words, H_CLAIM_SEQ, 1)
+    const stamp = this.stamp(nowMs)
+    // Both values exist before the slot is taken: nothing allocates (or can start a GC) while it is unpublished.
+    const unpublished = pendingState(stamp, nonce, 0)
+    const published = pendingState(stamp, nonce, PUBLISHED_BIT)
+    if (Atomics.compareExchange(this.bigs, st, seen, unpublished) !== seen) return -1
+    Atomics.store(this.words, at + FP_LO, this.fpLo)
+    Atomics.store(this.words, at + FP_HI, this.fpHi)
+    if (Atomics.compareExchange(this.bigs, st, unpublished, published) !== unpublished) return -1 // killed
+    return this.settle(code, home, candidate, published, nowMs)
+  }
+
+  /** Turns the slot's state to DEAD if it is (still) an unpublished PENDING. */
+  private killUnpublished(slot: number): void {
+    const st = HEADER_BIGS + (slot << SLOT_BIG_SHIFT) + ST
+    const state = Atomics.load(this.bigs, st)
+    const sh = Number(state >> 32n)
+    if (sh < 0 && (sh & (DEAD_BIT | PUBLISHED_BIT)) === 0) Atomics.compareExchange(this.bigs, st, state, DEAD_STATE)
+  }
+
+  /**
+   * Settles the published claim at probe position `k` on behalf of its claimant, if it still is one for
+   * the current fingerprint (state read, then fingerprint re-read: invariant 3's pattern). Returns the
+   * slot once LIVE, or -1 to rescan.
+   */
+  private help(code: number, home: number, k: number, nowMs: number): number {
+    const slot = (home + k) & this.mask
+    const at = HEADER_WORDS + (slot << SLOT_WORD_SHIFT)
+    const state = Atomics.load(this.bigs, HEADER_BIGS + (slot << SLOT_BIG_SHIFT) + ST)
+    const sh = Number(state >> 32n)
+    if (!(sh < 0 && (sh & (DEAD_BIT | PUBLISHED_BIT)) === PUBLISHED_BIT)) return -1
+    if (Atomics.load(this.words, at + FP_LO) !== this.fpLo || Atomics.load(this.words, at + FP_HI) !== this.fpHi) return -1
+    return this.settle(code, home, k, state, nowMs)
+  }
+
+  /**
+   * Invariant 1. The published claim `pending` at probe position `candidate` (its fingerprint already
+   * visible) becomes LIVE only if a rescan of the probe window, made after that fingerprint was stored, finds
+   * no other slot of the fingerprint that wins: a LIVE one, or a fresh PENDING one earlier in the probe order,
+   * makes this claim DEAD; a PENDING one later in the order (or stale) is killed. Claimant and helpers may
+   * settle the same claim at once; its activation or death is one CAS on `pending`, so exactly one happens.
+   * Returns the slot once LIVE, or -1 to rescan.
+   */
+  private settle(code: number, home: number, candidate: number, pending: bigint, nowMs: number): number {
     const words = this.words
     const bigs = this.bigs
     const fpLo = this.fpLo
     const fpHi = this.fpHi
     const mask = this.mask
     const slot = (home + candidate) & mask
-    const at = HEADER_WORDS + (slot << SLOT_WORD_SHIFT)
     const st = HEADER_BIGS + (slot << SLOT_BIG_SHIFT) + ST
-    const seen = Atomics.load(bigs, st)
-    if (seen !== 0n && !this.claimable(Number(seen >> 32n), nowMs)) return -1
-    const pending = this.pendingState(nowMs)
-    if (Atomics.compareExchange(bigs, st, seen, pending) !== seen) return -1
-    Atomics.store(words, at + FP_LO, fpLo)
-    Atomics.store(words, at + FP_HI, fpHi)
     for (let k = 0; k < this.probe; k++) {
       if (k === candidate) continue
       const other = (home + k) & mask
@@ -800,7 +856,7 @@ export class RateTable {
           const state = Atomics.load(bigs, ost)
           const sh = Number(state >> 32n)
           if (sh > 0 || (sh < 0 && (sh & DEAD_BIT) === 0 && k < candidate && !this.stale(sh, nowMs))) {
-            // The key already has a LIVE slot, or an earlier claim that wins: give ours up and rescan.
+            // The key already has a LIVE slot, or an earlier claim that wins: this claim dies; rescan.
             Atomics.compareExchange(bigs, st, pending, DEAD_STATE)
             return -1
           }
@@ -812,7 +868,9 @@ export class RateTable {
       }
     }
     const live = encode(code, this.relativeIndex(code, nowMs), 0, 0)
-    return Atomics.compareExchange(bigs, st, pending, live) === pending ? slot : -1
+    const was = Atomics.compareExchange(bigs, st, pending, live)
+    // Lost the race to settle it: fine if a helper (or the claimant) made it LIVE for us.
+    return was === pending || was === live ? slot : -1
   }
 
   /** Whether a non-EMPTY state (its high word) may be taken by another key (invariant 2). */
@@ -834,12 +892,6 @@ export class RateTable {
   private stamp(nowMs: number): number {
     const s = Math.floor((nowMs - this.baseMs) / SECOND_MS)
     return s >= 0 ? (s < STAMP_MASK ? s : STAMP_MASK) : 0
-  }
-
-  /** A PENDING state no other claim shares: the stamp plus the next claim sequence number. */
-  private pendingState(nowMs: number): bigint {
-    const nonce = Atomics.add(this.words, H_CLAIM_SEQ, 1)
-    return BigInt.asIntN(64, (BigInt((PENDING_HI | this.stamp(nowMs)) >>> 0) << 32n) | BigInt(nonce >>> 0))
   }
 
   // ------------------------------------------------------------------------------------------ keys and time
@@ -892,6 +944,11 @@ export class RateTable {
     this.boundStart = absoluteStart(code, abs)
     this.boundEnd = absoluteStart(code, abs + 1)
   }
+}
+
+/** A PENDING state word: no other claim shares it (nonce from the header's claim sequence). */
+function pendingState(stamp: number, nonce: number, published: number): bigint {
+  return BigInt.asIntN(64, (BigInt((PENDING_HI | published | stamp) >>> 0) << 32n) | BigInt(nonce >>> 0))
 }
 
 /** A LIVE state word (see the layout). `index` and the counts are within their fields (callers ensure it). */

@@ -201,6 +201,15 @@ export class ProxyExchange implements ConnectionUser, BodyConsumer, AbortListene
     if (code !== 0 && this.conn === conn) this.badResponse(conn)
   }
 
+  /** A plugin answered instead of this response (stale_if_error): the rest of it is never read. */
+  private dropResponse(): void {
+    const conn = this.conn
+    this.conn = null
+    if (conn === null) return
+    this.endAttempt(true)
+    conn.destroy()
+  }
+
   private badResponse(conn: UpstreamConnection): void {
     conn.destroy()
     this.conn = null
@@ -214,11 +223,11 @@ export class ProxyExchange implements ConnectionUser, BodyConsumer, AbortListene
     const ctx = this.ctx
     if (ctx.state !== OPEN) return
     if (status === 101) return this.badResponse(this.conn!) // upgrades are only relayed on ws routes
+    if (this.passive) this.passiveOutcome({ kind: 'status', status })
+    if (ctx.observer !== null && ctx.observer.onResponseHead(status, headers)) return this.dropResponse()
     const res = ctx.res
     this.headSent = true
     this.bodyKind = bodyKind
-    if (ctx.observer !== null) ctx.observer.onResponseHead(status, headers)
-    if (this.passive) this.passiveOutcome({ kind: 'status', status })
     // uWS writes "200 OK" by itself when the first header comes before any status.
     if (status !== 200) res.writeStatus(statusLine(status))
     writeHeaderBlock(res, this.headerBlock(headers))

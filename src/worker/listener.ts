@@ -147,7 +147,9 @@ export class Listener implements ExchangeHost {
       res.writeStatus(statusLine(status))
       if (headers !== null) for (const [name, value] of headers) res.writeHeader(name, value)
       writeHeaderBlock(res, ctx.responseLines + 'X-Request-Id: ' + ctx.requestId)
-      res.end(body, close || this.draining)
+      // A HEAD answer carries the length its GET would have, never the bytes (RFC 9110 §9.3.2).
+      if (ctx.method === 'HEAD') res.endWithoutBody(typeof body === 'string' ? Buffer.byteLength(body) : body.length, close || this.draining)
+      else res.end(body, close || this.draining)
     })
     ctx.finished()
   }
