@@ -6,7 +6,7 @@ import { errorBody } from '../errors.js'
 import { CircuitBreaker } from '../redis/circuit-breaker.js'
 import { getRedisClient, type RedisClient } from '../redis/connection.js'
 import { RedisRateLimiter, type Decision as RedisDecision, type RateWindow } from '../redis/rate-limit-script.js'
-import { MAX_RATE_LIMIT, PERIODS, RateLimits, type Period, type RateDecision, type RateTable } from '../shared/rate-table.js'
+import { MAX_RATE_LIMIT, PERIODS, RateDecision, RateLimits, type Period, type RateTable } from '../shared/rate-table.js'
 import { STAT } from '../shared/worker-stats.js'
 import { checkRedisConfigured, redisBlock, redisShorthands, redisTargetOf } from './redis-config.js'
 import { CONTINUE, DONE, definePlugin, type PhaseResult, type PluginEnv, type PluginRequest, type PluginScope } from './types.js'
@@ -16,7 +16,10 @@ type LimitBy = (typeof LIMIT_BY)[number]
 const JSON_TYPE = 'application/json; charset=utf-8'
 const INTERNAL_ERROR = 'An unexpected error occurred'
 
-/** Kong's validate_periods_order: a longer period may not have a lower limit than a shorter one. */
+/**
+ * Kong's validate_periods_order: a longer period may not have a lower limit than a shorter one. The message
+ * is Kong's, limits printed with %.1f ("The limit for minute(1.0) cannot be lower than the limit for second(2.0)").
+ */
 const periodsInOrder: EntityCheck = (c) => {
   const problems: string[] = []
   for (let i = 0; i < PERIODS.length; i++) {
@@ -25,7 +28,7 @@ const periodsInOrder: EntityCheck = (c) => {
     for (let j = i + 1; j < PERIODS.length; j++) {
       const longer = c[PERIODS[j]!] as number | null | undefined
       if (longer !== null && longer !== undefined && longer < shorter) {
-        problems.push(`The limit for ${PERIODS[j]}(${longer}) cannot be lower than the limit for ${PERIODS[i]}(${shorter})`)
+        problems.push(`The limit for ${PERIODS[j]}(${longer.toFixed(1)}) cannot be lower than the limit for ${PERIODS[i]}(${shorter.toFixed(1)})`)
       }
     }
   }
@@ -190,14 +193,44 @@ function applyLocal(ctx: PluginRequest, c: RateLimitingConfig, d: RateDecision):
 }
 
 function decideLocal(ctx: PluginRequest, c: RateLimitingConfig, key: string): typeof CONTINUE | typeof DONE {
-  return applyLocal(ctx, c, c.table.consumeAll(key, c.limits, Date.now()))
+  const now = Date.now()
+  const d = c.table.consumeAll(key, c.limits, now)
+  if (!d.admitted) readLongerWindows(c, key, now, d)
+  return applyLocal(ctx, c, d)
 }
 
-/** Applies Redis's verdict the same way: the binding window is the one with the least remaining (ties: longer). */
+/** Scratch for readLongerWindows (one per worker; filled and read synchronously). */
+const peeked = new RateDecision()
+
+/**
+ * consumeAll stops at the window that rejects, so the longer windows after it are left as the previous
+ * decision had them. Reads them (without counting) for their X-RateLimit-*-<Window> headers, and takes as
+ * binding window the longest one with nothing left, as Kong does (least remaining, ties to the longer
+ * window): when the hour is used up too, Retry-After is the hour's reset, not the minute's.
+ */
+function readLongerWindows(c: RateLimitingConfig, key: string, now: number, d: RateDecision): void {
+  for (let i = d.binding + 1; i < d.windows; i++) {
+    c.table.peek(key, c.limits.limits[i]!, c.limits.periods[i]!, c.limits.windowType, now, peeked)
+    d.limitOf[i] = peeked.limitOf[0]!
+    d.remainingOf[i] = peeked.remainingOf[0]!
+    d.resetMsOf[i] = peeked.resetMsOf[0]!
+    if (d.remainingOf[i] === 0) {
+      d.binding = i
+      d.limit = d.limitOf[i]!
+      d.remaining = 0
+      d.resetMs = d.resetMsOf[i]!
+    }
+  }
+}
+
+/**
+ * Applies Redis's verdict the same way. The binding window is the one with the least remaining, ties to the
+ * longer one (Kong); on a rejection that is a window with 0 left (the script reports what the rejecting
+ * windows had before this request: less than one request's room, floored to 0).
+ */
 function applyRedis(ctx: PluginRequest, c: RateLimitingConfig, d: RedisDecision & { error: null }): typeof CONTINUE | typeof DONE {
   let binding = 0
   for (let i = 1; i < d.windows.length; i++) if (d.windows[i]!.remaining <= d.windows[binding]!.remaining) binding = i
-  if (!d.admitted) binding = d.windows.findIndex((w) => w.remaining === 0 && w.limit > 0) === -1 ? binding : d.windows.findIndex((w) => w.remaining === 0)
   const w = d.windows[binding]!
   if (!c.hideHeaders) {
     ctx.addResponseHeader('RateLimit-Limit', String(w.limit))

@@ -118,6 +118,39 @@ export class Gateway {
       connections: { in_flight: s.sum(STAT.IN_FLIGHT), upstream_open: s.sum(STAT.UPSTREAM_OPEN), upstream_idle: s.sum(STAT.UPSTREAM_IDLE) },
       reloads: this.reloads.ok,
       reloads_failed: this.reloads.failed,
+      rate_limiting: this.rateLimitStatus(),
+      cache: this.cacheStatus(),
+    }
+  }
+
+  /** Shared rate table occupancy and the limiter's counters, summed over workers. */
+  private rateLimitStatus(): Record<string, number> {
+    const s = this.stats
+    const usage = this.rateTable.usage(Date.now())
+    return {
+      rejected: s.sum(STAT.RATE_LIMITED),
+      redis_fallbacks: s.sum(STAT.REDIS_FALLBACK),
+      table_slots: usage.slots,
+      table_used: usage.used,
+      table_active: usage.active,
+      table_full: usage.fullCount,
+      table_busy: usage.busyCount,
+    }
+  }
+
+  /** proxy-cache answers by X-Cache-Status, summed over workers, and the shared store's occupancy. */
+  private cacheStatus(): Record<string, number> {
+    const s = this.stats
+    const store = this.cache.stats()
+    return {
+      hit: s.sum(STAT.CACHE_HIT),
+      miss: s.sum(STAT.CACHE_MISS),
+      bypass: s.sum(STAT.CACHE_BYPASS),
+      stale: s.sum(STAT.CACHE_STALE),
+      entries: store.entries,
+      bytes_used: store.bytesUsed,
+      slab_bytes: store.slabBytes,
+      evictions: store.evictions,
     }
   }
 

@@ -1,10 +1,15 @@
 // The admin API (SPEC §9) on its own uWS App in the primary, bound to 127.0.0.1 by default:
-// GET /status, /health, /config, /upstreams/{name}/health; DELETE /workers/{n} ends a worker thread as a crash would.
+// GET /status, /health, /config, /upstreams/{name}/health, cache purge; DELETE /workers/{n} ends a worker as a crash would.
 import { timingSafeEqual } from 'node:crypto'
 import { uws, type HttpResponse, type HttpRequest, type us_listen_socket } from '../../uws.js'
 import { statusLine } from '../../http-status.js'
 import type { Gateway } from '../gateway.js'
 import { upstreamHealth } from './upstream-health.js'
+import { describeKey, invalidate, purgeAll, purgeKey, type AdminAnswer } from './cache-routes.js'
+import { readBody } from './request-body.js'
+
+/** Largest JSON body the admin API reads for a purge request. */
+const SMALL_BODY_LIMIT = 64 * 1024
 
 const JSON_TYPE = 'application/json; charset=utf-8'
 
@@ -12,6 +17,11 @@ function send(res: HttpResponse, status: number, body: unknown): void {
   res.cork(() => {
     res.writeStatus(statusLine(status)).writeHeader('Content-Type', JSON_TYPE).end(JSON.stringify(body, null, 2))
   })
+}
+
+function answer(res: HttpResponse, a: AdminAnswer): void {
+  if (a.status !== 204) return send(res, a.status, a.body)
+  res.cork(() => res.writeStatus(statusLine(204)).endWithoutBody(0))
 }
 
 function authorized(token: string | null, header: string): boolean {
@@ -55,6 +65,22 @@ export class AdminServer {
     app.get('/upstreams/:name/health', guard((res, req) => {
       const body = upstreamHealth(gw.snapshot, gw.health, decodeParameter(req.getParameter(0)))
       send(res, body === null ? 404 : 200, body ?? { message: 'Not found' })
+    }))
+    app.del('/proxy-cache', guard((res) => answer(res, purgeAll(gw.cache))))
+    app.del('/proxy-cache/:key', guard((res, req) => answer(res, purgeKey(gw.cache, decodeParameter(req.getParameter(0))))))
+    app.get('/proxy-cache/:key', guard((res, req) => answer(res, describeKey(gw.cache, decodeParameter(req.getParameter(0))))))
+    app.post('/cache/invalidate', guard((res) => {
+      void readBody(res, SMALL_BODY_LIMIT).then((raw) => {
+        if (raw === null) return
+        if (raw === 'too-large') return answer(res, { status: 413, body: { message: `body larger than ${SMALL_BODY_LIMIT} bytes` } })
+        let body: unknown
+        try {
+          body = JSON.parse(raw.toString('utf8'))
+        } catch {
+          return answer(res, { status: 400, body: { message: 'body must be JSON: {"pattern": "<glob>"}' } })
+        }
+        answer(res, invalidate(gw.cache, body))
+      })
     }))
     app.del('/workers/:index', guard((res, req) => {
       const index = Number(req.getParameter(0))
