@@ -112,7 +112,7 @@ export function readSettings(env: Env = process.env): Settings {
     latencyHeaders: bool(env, 'GATEWAY_LATENCY_HEADERS', true),
     trustedIps,
     rateLimitSlots: powerOfTwo(env, 'GATEWAY_RATELIMIT_SLOTS', 65_536, 1024, 1 << 26),
-    cacheSizeBytes: int(env, 'GATEWAY_CACHE_SIZE_MB', 64, 1, 65_536) * 1024 ** 2,
+    cacheSizeBytes: int(env, 'GATEWAY_CACHE_SIZE_MB', 64, 1, 2047) * 1024 ** 2,
     redisUrl: redisUrl(env),
   }
 }
