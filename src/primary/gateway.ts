@@ -7,6 +7,8 @@ import { HealthTable, DEFAULT_HEALTH_CAPACITY } from '../shared/health-table.js'
 import { STAT, WorkerStats } from '../shared/worker-stats.js'
 import { CacheStore } from '../shared/cache-store.js'
 import { RateTable } from '../shared/rate-table.js'
+import { cacheTierFor } from '../plugins/proxy-cache.js'
+import type { CacheTier } from '../redis/cache-tier.js'
 import { AdminServer } from './admin/server.js'
 import { loadConfigFile } from './config-source.js'
 import { HealthChecker } from './health-checker.js'
@@ -152,6 +154,15 @@ export class Gateway {
       slab_bytes: store.slabBytes,
       evictions: store.evictions,
     }
+  }
+
+  /** The Redis tiers of every `strategy: redis` proxy-cache in the running config (purges must reach them). */
+  cacheTiers(): CacheTier[] {
+    const tiers = new Set<CacheTier>()
+    for (const p of this.snapshot.plugins) {
+      if (p.name === 'proxy-cache' && p.config.strategy === 'redis') tiers.add(cacheTierFor(p.config, this.settings.redisUrl, this.log))
+    }
+    return [...tiers]
   }
 
   redactedConfig(): unknown {

@@ -2,7 +2,8 @@
 // Atomic in Redis (no read-then-increment race across gateway hosts) and timed by Redis TIME, one clock for every host.
 import { createHash } from 'node:crypto'
 import type { CircuitBreaker } from './circuit-breaker.js'
-import { firstConnection, DEFAULT_REDIS_TIMEOUT_MS, type RedisClient, type RedisLogger } from './connection.js'
+import { DEFAULT_REDIS_TIMEOUT_MS, type RedisClient, type RedisLogger } from './connection.js'
+import { EMPTY_ID, timedOut, whenReady, withDeadline } from './deadline.js'
 
 /*
  * Script contract
@@ -170,30 +171,6 @@ const OPEN: Unavailable = Object.freeze({ error: 'unavailable', cause: 'open' })
 const TIMEOUT: Unavailable = Object.freeze({ error: 'unavailable', cause: 'timeout' })
 const FAILED: Unavailable = Object.freeze({ error: 'unavailable', cause: 'failed' })
 
-/** Rejection reasons inside decide(); never seen by callers. */
-const DEADLINE = new Error('redis rate limit: deadline passed')
-const NOT_CONNECTED = new Error('redis rate limit: not connected')
-
-/** Identifier used in place of '' (an empty hash tag `{}` would not tag, and the keys would spread over slots). */
-const EMPTY_ID = '\u0000'
-
-/** `work`, or a rejection with DEADLINE after `ms`; a late outcome of `work` is consumed, never unhandled. */
-function withDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(reject, ms, DEADLINE)
-    work.then(
-      (v) => {
-        clearTimeout(timer)
-        resolve(v)
-      },
-      (err: unknown) => {
-        clearTimeout(timer)
-        reject(err)
-      },
-    )
-  })
-}
-
 function isNoScript(err: unknown): boolean {
   return err instanceof Error && err.message.startsWith('NOSCRIPT')
 }
@@ -242,8 +219,7 @@ export class RedisRateLimiter {
       if (this.breaker.onFailure()) {
         this.logger?.warn({ err: message, cooldownMs: this.breaker.cooldownMs }, 'redis rate limiting unavailable, circuit open')
       }
-      // 'Command timed out' is ioredis's commandTimeout, which may fire just before our own deadline.
-      return err === DEADLINE || message === 'Command timed out' ? TIMEOUT : FAILED
+      return timedOut(err) ? TIMEOUT : FAILED
     }
     if (this.breaker.onSuccess()) this.logger?.info({}, 'redis rate limiting recovered, circuit closed')
     const usage: WindowUsage[] = new Array(n)
@@ -255,10 +231,7 @@ export class RedisRateLimiter {
 
   /** EVALSHA, falling back to EVAL once when Redis lost the script (restart, SCRIPT FLUSH, new node). */
   private async run(args: Array<string | number>): Promise<number[]> {
-    if (this.client.status !== 'ready') {
-      const first = firstConnection(this.client)
-      if (first === null || !(await first)) throw NOT_CONNECTED
-    }
+    await whenReady(this.client)
     try {
       return (await this.client.call('EVALSHA', args)) as number[]
     } catch (err) {

@@ -168,9 +168,9 @@ export class HealthTable {
     Atomics.store(this.words, at + TIMEOUT, 0)
     Atomics.store(this.words, at + HTTP, 0)
     Atomics.store(this.words, at + SUCCESSES, 0)
-    const flipped = Atomics.compareExchange(this.words, at + STATE, UNHEALTHY, HEALTHY) === UNHEALTHY
+    // UNTIL first: a markDown racing in after the flip must keep the expiry it writes.
     Atomics.store(this.words, at + UNTIL, FOREVER)
-    return flipped
+    return Atomics.compareExchange(this.words, at + STATE, UNHEALTHY, HEALTHY) === UNHEALTHY
   }
 
   /**

@@ -213,7 +213,8 @@ export class ProxyExchange implements ConnectionUser, BodyConsumer, AbortListene
   private badResponse(conn: UpstreamConnection): void {
     conn.destroy()
     this.conn = null
-    this.passiveOutcome(NOT_HTTP)
+    // A body broken after the head was counted by its status already.
+    if (!this.headSent) this.passiveOutcome(NOT_HTTP)
     this.endAttempt(false)
     if (this.headSent) return this.abortClient()
     this.host.fail(this.ctx, new GatewayError(GW.UPSTREAM_BAD_RESPONSE, false, conn.parser.errorReason))

@@ -5,7 +5,7 @@ import type { HealthTable } from '../shared/health-table.js'
 import type { PluginEnv } from '../plugins/types.js'
 import { createBalancer, type Balancer } from '../upstream/balancer.js'
 import { peerFor, type Peer } from '../upstream/peer.js'
-import { PASSIVE_EJECTED, PASSIVE_REOPENED, recordOutcome, type UpstreamOutcome } from '../upstream/passive-health.js'
+import { PASSIVE_REOPENED, PASSIVE_RESTORED, PASSIVE_UNCHANGED, recordOutcome, type UpstreamOutcome } from '../upstream/passive-health.js'
 import { buildChains, type Chain } from './chain.js'
 import { Router } from './router.js'
 
@@ -48,8 +48,14 @@ export class Runtime {
     const checks = this.passive[serviceIndex]
     if (checks === null || checks === undefined) return
     const result = recordOutcome(this.health, target.healthSlot, outcome, checks)
-    if (result === PASSIVE_EJECTED || result === PASSIVE_REOPENED) {
-      this.env.log.warn({ target: target.target, outcome, ejectMs: checks.ejectMs }, 'passive health check ejected a target')
+    if (result === PASSIVE_UNCHANGED) return
+    // Transitions only (one worker sees each), so looking the upstream up here costs the hot path nothing.
+    const upstream = this.snapshot.upstreams[this.snapshot.services[serviceIndex]!.upstream]!.name
+    if (result === PASSIVE_RESTORED) {
+      this.env.log.info({ upstream, target: target.target }, 'passive health check: target healthy again')
+    } else {
+      const reopened = result === PASSIVE_REOPENED
+      this.env.log.warn({ upstream, target: target.target, outcome, ejectMs: checks.ejectMs, reopened }, 'passive health check ejected a target')
     }
   }
 

@@ -7,6 +7,8 @@ import type { Gateway } from '../gateway.js'
 import { upstreamHealth } from './upstream-health.js'
 import { describeKey, invalidate, purgeAll, purgeKey, type AdminAnswer } from './cache-routes.js'
 import { readBody } from './request-body.js'
+import { matchGlob } from '../../shared/cache-store.js'
+import type { CacheTier } from '../../redis/cache-tier.js'
 
 /** Largest JSON body the admin API reads for a purge request. */
 const SMALL_BODY_LIMIT = 64 * 1024
@@ -22,6 +24,28 @@ function send(res: HttpResponse, status: number, body: unknown): void {
 function answer(res: HttpResponse, a: AdminAnswer): void {
   if (a.status !== 204) return send(res, a.status, a.body)
   res.cork(() => res.writeStatus(statusLine(204)).endWithoutBody(0))
+}
+
+/**
+ * Runs a purge on every Redis cache tier (strategy redis) after the local one, then answers with
+ * `finish(removed in Redis, tiers that did not answer)`; the request may be aborted meanwhile.
+ */
+function withTiers(res: HttpResponse, tiers: CacheTier[], purge: (tier: CacheTier) => Promise<number | null>, finish: (removed: number, failed: number) => AdminAnswer): void {
+  if (tiers.length === 0) return answer(res, finish(0, 0))
+  let aborted = false
+  res.onAborted(() => {
+    aborted = true
+  })
+  void Promise.all(tiers.map(purge)).then((counts) => {
+    if (aborted) return
+    let removed = 0
+    let failed = 0
+    for (const c of counts) {
+      if (c === null) failed++
+      else removed += c
+    }
+    answer(res, finish(removed, failed))
+  })
 }
 
 function authorized(token: string | null, header: string): boolean {
@@ -66,8 +90,15 @@ export class AdminServer {
       const body = upstreamHealth(gw.snapshot, gw.health, decodeParameter(req.getParameter(0)))
       send(res, body === null ? 404 : 200, body ?? { message: 'Not found' })
     }))
-    app.del('/proxy-cache', guard((res) => answer(res, purgeAll(gw.cache))))
-    app.del('/proxy-cache/:key', guard((res, req) => answer(res, purgeKey(gw.cache, decodeParameter(req.getParameter(0))))))
+    app.del('/proxy-cache', guard((res) => {
+      const local = purgeAll(gw.cache)
+      withTiers(res, gw.cacheTiers(), (tier) => tier.purgeWhere(null), () => local)
+    }))
+    app.del('/proxy-cache/:key', guard((res, req) => {
+      const key = decodeParameter(req.getParameter(0))
+      const local = purgeKey(gw.cache, key)
+      withTiers(res, gw.cacheTiers(), (tier) => tier.purgeKey(key), (removed) => (removed > 0 ? { status: 204, body: null } : local))
+    }))
     app.get('/proxy-cache/:key', guard((res, req) => answer(res, describeKey(gw.cache, decodeParameter(req.getParameter(0))))))
     app.post('/cache/invalidate', guard((res) => {
       void readBody(res, SMALL_BODY_LIMIT).then((raw) => {
@@ -79,7 +110,13 @@ export class AdminServer {
         } catch {
           return answer(res, { status: 400, body: { message: 'body must be JSON: {"pattern": "<glob>"}' } })
         }
-        answer(res, invalidate(gw.cache, body))
+        const local = invalidate(gw.cache, body)
+        if (local.status !== 200) return answer(res, local)
+        const pattern = (body as { pattern: string }).pattern
+        withTiers(res, gw.cacheTiers(), (tier) => tier.purgeWhere((path) => matchGlob(pattern, path)), (removed, failed) => ({
+          status: 200,
+          body: { ...(local.body as object), redis: { purged: removed, unreachable: failed } },
+        }))
       })
     }))
     app.del('/workers/:index', guard((res, req) => {
