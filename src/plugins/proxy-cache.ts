@@ -5,6 +5,10 @@ import { headerName } from '../config/typedefs.js'
 import type { GatewayError } from '../errors.js'
 import type { CacheLookup, CacheStore } from '../shared/cache-store.js'
 import { STAT } from '../shared/worker-stats.js'
+import { CircuitBreaker } from '../redis/circuit-breaker.js'
+import { getRedisClient, type RedisClient } from '../redis/connection.js'
+import { CacheTier, type TierEntry } from '../redis/cache-tier.js'
+import { checkRedisConfigured, redisBlock, redisTargetOf } from './redis-config.js'
 import { ContentTypes, cacheKey, freshnessMs, headerValue, normalisedQuery, requestDirectives, variantKey, varyNames, type RequestDirectives } from './cache-policy.js'
 import { CONTINUE, DONE, definePlugin, type PhaseResult, type PluginEnv, type PluginRequest, type PluginScope, type ResponseObserver } from './types.js'
 
@@ -20,7 +24,8 @@ const schema = record({
   request_method: arrayOf(oneOf(['HEAD', 'GET', 'POST', 'PATCH', 'PUT']), { default: ['GET', 'HEAD'], minLength: 1 }),
   content_type: arrayOf(str({ minLength: 1 }), { default: ['text/plain', 'application/json'], minLength: 1 }),
   cache_ttl: int({ min: 1, default: 300 }),
-  strategy: oneOf(['memory'], 'memory', { required: true }),
+  strategy: oneOf(['memory', 'redis'], 'memory', { required: true }),
+  redis: redisBlock(),
   cache_control: bool({ default: false }),
   ignore_uri_case: bool({ default: false }),
   storage_ttl: int({ min: 0 }),
@@ -40,6 +45,8 @@ const schema = record({
 
 export interface ProxyCacheConfig {
   readonly store: CacheStore
+  /** strategy redis: the cross-host tier behind `store`; null for memory. */
+  readonly tier: CacheTier | null
   readonly instance: string
   readonly statuses: ReadonlySet<number>
   readonly methods: ReadonlySet<string>
@@ -60,6 +67,21 @@ export interface ProxyCacheConfig {
   readonly count: PluginEnv['count']
 }
 
+/** This worker's Redis cache tiers, one per client. */
+const tiers = new Map<RedisClient, CacheTier>()
+
+/** The tier for a `strategy: redis` config (the primary uses it too, for purges). */
+export function cacheTierFor(config: Record<string, unknown>, redisUrl: string | null, log: PluginEnv['log']): CacheTier {
+  const target = redisTargetOf(config, redisUrl)
+  const client = getRedisClient(target, log)
+  let tier = tiers.get(client)
+  if (tier === undefined) {
+    tier = new CacheTier(client, new CircuitBreaker(), target.timeoutMs, log)
+    tiers.set(client, tier)
+  }
+  return tier
+}
+
 function compile(c: Record<string, unknown>, env: PluginEnv, scope: PluginScope): ProxyCacheConfig {
   const headers = c.response_headers as Record<string, boolean>
   const ttlS = c.cache_ttl as number
@@ -68,6 +90,7 @@ function compile(c: Record<string, unknown>, env: PluginEnv, scope: PluginScope)
   const varyQuery = c.vary_query_params as string[] | null
   return {
     store: env.cache,
+    tier: c.strategy === 'redis' ? cacheTierFor(c, env.settings.redisUrl, env.log) : null,
     instance: scope.id,
     statuses: new Set(c.response_code as number[]),
     methods: new Set(c.request_method as string[]),
@@ -220,11 +243,14 @@ class CacheFill implements ResponseObserver {
     const path = ctx.query === '' ? ctx.path : `${ctx.path}?${ctx.query}`
     const now = Date.now()
     if (this.vary.length > 0) {
-      c.store.put(this.base, { status: VARY_INDEX, headers: ['vary', this.vary.join(',')], body: [], path, ttlMs: this.ttlMs, staleTtlMs: c.staleMs }, now)
+      const index = ['vary', this.vary.join(',')]
+      c.store.put(this.base, { status: VARY_INDEX, headers: index, body: [], path, ttlMs: this.ttlMs, staleTtlMs: c.staleMs }, now)
+      if (c.tier !== null) void c.tier.set(this.base, this.base, path, tierEntry(VARY_INDEX, index, EMPTY, now, this.ttlMs, c.staleMs))
     }
     c.store.put(this.key, {
       status: this.status, headers: this.headers, body: this.chunks, path, baseKey: this.base, ttlMs: this.ttlMs, staleTtlMs: c.staleMs,
     }, now, c.maxBody)
+    if (c.tier !== null) void c.tier.set(this.key, this.base, path, tierEntry(this.status, this.headers, Buffer.concat(this.chunks, this.size), now, this.ttlMs, c.staleMs))
     // put() woke the waiters on the key it stored; a fill claimed under the base key is released here.
     if (this.filling !== null && this.filling !== this.key) c.store.abandonFill(this.filling)
     this.filling = null
@@ -254,6 +280,33 @@ class CacheFill implements ResponseObserver {
     this.c.store.abandonFill(this.filling)
     this.filling = null
   }
+}
+
+const EMPTY = Buffer.alloc(0)
+
+function tierEntry(status: number, headers: string[], body: Buffer, now: number, ttlMs: number, staleMs: number): TierEntry {
+  return { status, headers, body, storedAt: now, expiresAt: now + ttlMs, staleUntil: now + ttlMs + staleMs }
+}
+
+/** Copies a tier entry into this host's shared store (keeping its expiry) and returns it as a lookup. */
+function promote(c: ProxyCacheConfig, key: string, base: string, path: string, e: TierEntry, now: number): CacheLookup | null {
+  if (now >= e.staleUntil) return null
+  const ttlMs = Math.max(1, e.expiresAt - now)
+  c.store.put(key, { status: e.status, headers: e.headers, body: e.body, path, baseKey: base, ttlMs, staleTtlMs: Math.max(0, e.staleUntil - Math.max(now, e.expiresAt)) }, now, c.maxBody)
+  return { entry: e, fresh: now < e.expiresAt, ageMs: Math.max(0, now - e.storedAt) }
+}
+
+/** L1 missed: ask Redis for the base (and the variant its Vary index names); hits are copied into L1. */
+async function fromTier(ctx: PluginRequest, c: ProxyCacheConfig, tier: CacheTier, base: string): Promise<{ key: string; found: CacheLookup | null }> {
+  const path = ctx.query === '' ? ctx.path : `${ctx.path}?${ctx.query}`
+  const now = Date.now()
+  const index = await tier.get(base)
+  if (index === null) return { key: base, found: null }
+  const found = promote(c, base, base, path, index, now)
+  if (found === null || index.status !== VARY_INDEX) return { key: base, found }
+  const key = resolveKey(ctx, base, found)
+  const variant = await tier.get(key)
+  return { key, found: variant === null ? null : promote(c, key, base, path, variant, Date.now()) }
 }
 
 /** Miss: claim the fill (or wait for whoever has it), then go upstream watching the response. */
@@ -297,18 +350,30 @@ function access(ctx: PluginRequest, c: ProxyCacheConfig): PhaseResult {
     key = resolveKey(ctx, base, found)
     found = c.store.lookup(key, now)
   }
+  return answer(ctx, c, base, key, found, directives)
+}
+
+/** A usable entry is a Hit; otherwise the tier (strategy redis) is asked before this becomes a miss. */
+function answer(ctx: PluginRequest, c: ProxyCacheConfig, base: string, key: string, found: CacheLookup | null, directives: RequestDirectives | null): PhaseResult {
   const hit = usable(found, directives)
   if (hit !== null) {
     serve(ctx, c, hit, 'Hit', key)
     return DONE
   }
-  return miss(ctx, c, base, key, false, found, directives)
+  if (c.tier === null || (found !== null && found.fresh)) return miss(ctx, c, base, key, false, found, directives)
+  return fromTier(ctx, c, c.tier, base).then((t) => {
+    const tierHit = usable(t.found, directives)
+    if (tierHit === null) return miss(ctx, c, base, t.key, false, t.found ?? found, directives)
+    serve(ctx, c, tierHit, 'Hit', t.key)
+    return DONE
+  })
 }
 
 export default definePlugin<ProxyCacheConfig>({
   name: 'proxy-cache',
   priority: 100,
   schema,
+  checkEnv: (c, env) => checkRedisConfigured(c, c.strategy === 'redis', env),
   compile,
   phases: { access },
 })
