@@ -34,7 +34,9 @@ Usage: node native-bench/run.mjs [--only proxy|micro] [--targets LIST] [--check]
 
   --only proxy      only the proxy comparison (direct, nginx, gateway)
   --only micro      only the micro-benchmarks (router-bench.ts, parser-bench.ts, hot-path-bench.ts)
-  --targets LIST    comma list of rows: direct,nginx,gateway (default: all)
+  --targets LIST    comma list of rows: direct,nginx,gateway,rate-limit,cache (default: all)
+                    rate-limit = gateway (1 worker) + rate-limiting (local); cache = gateway (1 worker)
+                    answering every request from proxy-cache
   --check           exit 1 unless the gateway with 1 worker reaches >= 0.8x NGINX req/s
                     with p99 <= 2x NGINX's (the acceptance bar)
 
@@ -44,6 +46,13 @@ Environment: BENCH_DURATION=10s BENCH_WARMUP=2s BENCH_CONNECTIONS=64 BENCH_THREA
   GATEWAY_* variables reach the gateway
   (the bench sets GATEWAY_ACCESS_LOG=off and GATEWAY_LOG_LEVEL=warn unless you set them).
 `
+
+const TARGETS = ['direct', 'nginx', 'gateway', 'rate-limit', 'cache']
+/** Scenario rows: one worker, the plain proxy's config plus plugins (lib/gateway.mjs SCENARIO_PLUGINS). */
+const SCENARIOS = [
+  { id: 'rate-limit', label: 'gateway + rate-limiting (1 worker)' },
+  { id: 'cache', label: 'gateway cache hit (1 worker)' },
+]
 
 // Acceptance bar from the issue: single worker, small body, 64 connections.
 const BAR_RPS = 0.8
@@ -90,8 +99,8 @@ function readOptions() {
     process.exit(0)
   }
   if (values.only !== undefined && values.only !== 'proxy' && values.only !== 'micro') fail(`--only must be proxy or micro, not "${values.only}"`)
-  const targets = new Set((values.targets ?? 'direct,nginx,gateway').split(',').map((s) => s.trim()).filter(Boolean))
-  for (const t of targets) if (!['direct', 'nginx', 'gateway'].includes(t)) fail(`unknown target "${t}" in --targets (direct, nginx, gateway)`)
+  const targets = new Set((values.targets ?? TARGETS.join(',')).split(',').map((s) => s.trim()).filter(Boolean))
+  for (const t of targets) if (!TARGETS.includes(t)) fail(`unknown target "${t}" in --targets (${TARGETS.join(', ')})`)
   const gatewayWorkers = (process.env.BENCH_GATEWAY_WORKERS ?? '1,2').split(',').map((s) => Number(s.trim()))
   for (const w of gatewayWorkers) if (!Number.isInteger(w) || w <= 0) fail(`BENCH_GATEWAY_WORKERS must be a comma list of positive integers`)
   const upstream = process.env.BENCH_UPSTREAM ?? ''
@@ -214,7 +223,7 @@ async function runProxy(opts, results) {
     console.log(`may be the bottleneck and compress the differences). To install wrk: ${INSTALL_HINT}`)
   }
 
-  const [upstreamPort, nginxPort, ...gwPorts] = await freePorts(3 + 2 * opts.gatewayWorkers.length)
+  const [upstreamPort, nginxPort, ...gwPorts] = await freePorts(3 + 2 * (opts.gatewayWorkers.length + SCENARIOS.length))
   let upstream
   try {
     upstream = await startUpstream(nginxBin, opts, upstreamPort)
@@ -271,6 +280,17 @@ async function runProxy(opts, results) {
     }
   }
 
+  for (const [i, scenario] of SCENARIOS.entries()) {
+    if (!opts.targets.has(scenario.id)) continue
+    const at = 2 * (opts.gatewayWorkers.length + i)
+    targets.push({
+      id: scenario.id,
+      label: scenario.label,
+      short: scenario.label,
+      start: () => startGateway(ROOT, { workers: 1, port: gwPorts[at], adminPort: gwPorts[at + 1], upstreamPort, scenario: scenario.id }),
+    })
+  }
+
   const rows = results.proxy.rows
   try {
     for (const t of targets) {
@@ -320,6 +340,13 @@ async function runProxy(opts, results) {
     console.log('')
   }
   console.log('× NGINX = req/s ÷ NGINX req/s (higher is better); p99 × NGINX = p99 ÷ NGINX p99 (lower is better).')
+  const plain = rows.find((r) => r.id === 'gateway-1' && r.ok)
+  if (plain) {
+    const rl = rows.find((r) => r.id === 'rate-limit' && r.ok)
+    const cache = rows.find((r) => r.id === 'cache' && r.ok)
+    if (rl) console.log(`rate-limiting (local) costs ${((1 - rl.rps / plain.rps) * 100).toFixed(1)} % of the plain proxy's req/s (bar: ≤ 5 %)`)
+    if (cache) console.log(`cache hits run at ${fmtRatio(cache.rps / plain.rps)} the plain proxy's req/s (bar: ≥ 1.5×)`)
+  }
   results.proxy.verdict = verdict(rows, opts)
   console.log(results.proxy.verdict.text)
 }
@@ -350,7 +377,7 @@ function verdict(rows, opts) {
 
 async function runMicro(results) {
   results.micro = []
-  for (const file of ['router-bench.ts', 'parser-bench.ts', 'hot-path-bench.ts']) {
+  for (const file of ['router-bench.ts', 'parser-bench.ts', 'hot-path-bench.ts', 'rate-table-bench.ts']) {
     const full = path.join(HERE, file)
     const rel = path.relative(ROOT, full)
     console.log(`\n## ${rel}\n`)

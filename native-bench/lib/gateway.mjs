@@ -10,7 +10,16 @@ export function gatewayCli(root, env = process.env) {
   return path.resolve(root, env.BENCH_GATEWAY_CLI || path.join('dist', 'cli.js'))
 }
 
-export function benchConfig(upstreamPort) {
+/** Plugins of the scenario rows: the plain proxy has none. */
+export const SCENARIO_PLUGINS = {
+  plain: [],
+  // One bucket (the client IP) with a limit the load never reaches: every request pays a full decision.
+  'rate-limit': [{ name: 'rate-limiting', config: { second: 65535, policy: 'local', limit_by: 'ip' } }],
+  // After the first request every request is a hit served from the shared store.
+  cache: [{ name: 'proxy-cache', config: { strategy: 'memory', content_type: ['text/plain'], cache_ttl: 3600 } }],
+}
+
+export function benchConfig(upstreamPort, scenario = 'plain') {
   return {
     _format_version: '3.0',
     services: [
@@ -18,6 +27,7 @@ export function benchConfig(upstreamPort) {
         name: 'bench',
         url: `http://127.0.0.1:${upstreamPort}`,
         routes: [{ name: 'bench', paths: ['/'] }],
+        plugins: SCENARIO_PLUGINS[scenario],
       },
     ],
   }
@@ -48,12 +58,12 @@ export function gatewayEnv({ workers, port, adminPort, configPath }, env = proce
  * GET /health on the admin port is 200. Throws an Error with a clear message (and the
  * gateway's last output lines) if it is not built, exits, or does not become healthy.
  */
-export async function startGateway(root, { workers, port, adminPort, upstreamPort, timeoutMs = 20000 }) {
+export async function startGateway(root, { workers, port, adminPort, upstreamPort, scenario = 'plain', timeoutMs = 20000 }) {
   const cli = gatewayCli(root)
   if (!existsSync(cli)) throw new Error(`${path.relative(root, cli) || cli} is missing: run npm run build first`)
   const dir = makeTempDir('native-bench-gateway-')
   const configPath = path.join(dir, 'gateway.json')
-  writeFileSync(configPath, `${JSON.stringify(benchConfig(upstreamPort), null, 2)}\n`)
+  writeFileSync(configPath, `${JSON.stringify(benchConfig(upstreamPort, scenario), null, 2)}\n`)
   const env = gatewayEnv({ workers, port, adminPort, configPath })
   const proc = start(process.execPath, [cli, 'start', '-c', configPath], { env, cwd: root, name: `gateway (${workers})` })
   const cleanup = () => removeTempDir(dir)

@@ -69,6 +69,11 @@ export interface PluginRequest {
   credentialId: string | null
   /** Adds a header to the response the client gets, whoever produces it (upstream, plugin, error). */
   addResponseHeader(name: string, value: string): void
+  /**
+   * The hot-path form: `Name: value\r\n` lines as one string, unchecked. Only for lines the plugin built
+   * from validated names and numbers: a stray CR/LF would split the response.
+   */
+  addResponseLines(lines: string): void
   /** Watches the upstream response (one observer per request; a later call replaces it). */
   observeResponse(observer: ResponseObserver): void
   /** Answer the request now; the phase then returns DONE. Headers are [name, value] pairs. */

@@ -178,6 +178,10 @@ export class RequestContext implements PluginRequest {
     this.responseLines += name + ': ' + value + '\r\n'
   }
 
+  addResponseLines(lines: string): void {
+    this.responseLines += lines
+  }
+
   observeResponse(observer: ResponseObserver): void {
     this.observer = observer
   }

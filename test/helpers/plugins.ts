@@ -36,6 +36,13 @@ export function fakeRequest(over: Partial<PluginRequest> & { body?: string } = {
     addResponseHeader(name, value) {
       this.responseHeaders.push([name, value])
     },
+    addResponseLines(lines) {
+      for (const line of lines.split('\r\n')) {
+        if (line === '') continue
+        const colon = line.indexOf(': ')
+        this.responseHeaders.push([line.slice(0, colon), line.slice(colon + 2)])
+      }
+    },
     observeResponse(observer) {
       this.observer = observer
     },
