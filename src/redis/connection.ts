@@ -137,7 +137,8 @@ export function redisTargetFromUrl(url: string, name = 'GATEWAY_REDIS_URL'): Red
  */
 export function resolveRedisTarget(conf: RedisConf | null | undefined, url: string | undefined): RedisTarget {
   if (conf && (conf.host || (conf.cluster_nodes && conf.cluster_nodes.length > 0))) return redisTargetFromConf(conf)
-  if (url) return redisTargetFromUrl(url)
+  // The URL says where; the plugin's timeout still bounds the calls.
+  if (url) return { ...redisTargetFromUrl(url), timeoutMs: conf?.timeout ?? DEFAULT_REDIS_TIMEOUT_MS }
   throw new RedisConfigError('redis: set redis.host or redis.cluster_nodes, or GATEWAY_REDIS_URL')
 }
 

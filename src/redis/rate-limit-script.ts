@@ -14,7 +14,8 @@ import { EMPTY_ID, timedOut, whenReady, withDeadline } from './deadline.js'
  *   ARGV[2+2i], ARGV[3+2i]        period name and limit of KEYS[i]
  *   returns  { admitted (1|0), limit_1, remaining_1, reset_1, … limit_n, remaining_n, reset_n }
  *            remaining = what is left after this request (after counting it only when admitted);
- *            reset = whole seconds until the current window ends (≥ 1).
+ *            reset = whole seconds until the current window ends (≥ 1); for a sliding window that
+ *            rejected, until a request of this cost would fit as the previous count decays (Retry-After).
  *
  * Each hash holds w (start of the window it counts, epoch s), c (count in w) and p (count in the window
  * before w). Keys are not named by window start, as Kong OSS names its keys, because the script reads the
@@ -101,11 +102,22 @@ for i = 1, n do
     c = 0
   end
   local used = c
-  if sliding then used = c + p * (stop * 1000 - now_ms) / ((stop - start) * 1000) end
-  if used + cost > limit then out[1] = 0 end
+  local len, rem = (stop - start) * 1000, stop * 1000 - now_ms
+  if sliding then used = c + p * rem / len end
+  local wait = rem
+  if used + cost > limit then
+    out[1] = 0
+    -- Sliding: the previous window's weight decays; wait until this cost fits (in the next window when
+    -- the current count alone is too much, where this window's count becomes the decaying one).
+    if sliding and c + cost <= limit then
+      wait = rem - (limit - cost - c) * len / p
+    elseif sliding and c > 0 then
+      wait = rem + len - math.max(0, limit - cost) * len / c
+    end
+  end
   starts[i], counts[i], prevs[i] = start, c, p
   ttls[i] = (sliding and select(2, bounds(period, stop)) or stop) - now_s
-  out[3 * i - 1], out[3 * i], out[3 * i + 1] = limit, limit - used, floor((stop * 1000 - now_ms + 999) / 1000)
+  out[3 * i - 1], out[3 * i], out[3 * i + 1] = limit, limit - used, math.max(1, floor((wait + 999) / 1000))
 end
 for i = 1, n do
   if out[1] == 1 then
