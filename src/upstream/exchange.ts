@@ -3,7 +3,7 @@
 import { performance } from 'node:perf_hooks'
 import { GW, GatewayError, type ErrorKind } from '../errors.js'
 import { statusLine } from '../http-status.js'
-import { writeHeaderBlock } from '../worker/response-headers.js'
+import { writeHeaderLines } from '../worker/response-headers.js'
 import { BodyKind } from '../http1/response-parser.js'
 import type { ServiceRecord, TargetRecord } from '../config/types.js'
 import { OPEN, type AbortListener, type RequestContext } from '../worker/context.js'
@@ -37,6 +37,13 @@ const RETAIN_LIMIT = 64 * 1024
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS', 'TRACE'])
 const CHUNK_END = Buffer.from('\r\n')
 const LAST_CHUNK = Buffer.from('0\r\n\r\n')
+
+/** The exchange whose read res.cork is running (cork calls back synchronously; no closure per exchange). */
+let corking: ProxyExchange
+
+function parseCorked(): void {
+  corking.parsePending()
+}
 
 /** Case-insensitive compare against a lower-case token name, without allocating (letters, digits, '-'). */
 function sameLower(name: string, lower: string): boolean {
@@ -190,11 +197,12 @@ export class ProxyExchange implements ConnectionUser, BodyConsumer, AbortListene
     if (this.ctx.state !== OPEN) return conn.destroy()
     if (this.firstByteAt === 0) this.firstByteAt = performance.now()
     this.pendingChunk = chunk
-    this.ctx.res.cork(this.parseCorked)
+    corking = this
+    this.ctx.res.cork(parseCorked)
   }
 
   /** Runs the parser over the pending chunk inside res.cork, so a whole read is one client write. */
-  private readonly parseCorked = (): void => {
+  parsePending(): void {
     const conn = this.conn!
     const code = conn.parser.execute(this.pendingChunk!)
     this.pendingChunk = null
@@ -231,7 +239,7 @@ export class ProxyExchange implements ConnectionUser, BodyConsumer, AbortListene
     this.bodyKind = bodyKind
     // uWS writes "200 OK" by itself when the first header comes before any status.
     if (status !== 200) res.writeStatus(statusLine(status))
-    writeHeaderBlock(res, this.headerBlock(headers))
+    writeHeaderLines(res, ctx.requestId, this.headerBlock(headers))
     if (this.skipBody || status === 204 || status === 304 || bodyKind === BodyKind.NONE) {
       if (this.skipBody && contentLength >= 0) res.endWithoutBody(contentLength)
       else if (status === 204 || status === 304 || this.skipBody) res.endWithoutBody()
@@ -250,8 +258,8 @@ export class ProxyExchange implements ConnectionUser, BodyConsumer, AbortListene
   }
 
   /**
-   * Every response header line as one latin1 string: the upstream's (minus Date, which uWS writes,
-   * and X-Request-Id, which is ours), then X-Request-Id and the latency headers (SPEC §4).
+   * Every response header line after our X-Request-Id as one latin1 string: the upstream's (minus Date,
+   * which uWS writes, and X-Request-Id, which is ours), the plugins' and the latency headers (SPEC §4).
    */
   private headerBlock(headers: string[]): string {
     let block = ''
@@ -260,9 +268,9 @@ export class ProxyExchange implements ConnectionUser, BodyConsumer, AbortListene
       if ((name.length === 4 && sameLower(name, 'date')) || (name.length === 12 && sameLower(name, 'x-request-id'))) continue
       block += name + ': ' + headers[i + 1]! + '\r\n'
     }
-    block += this.ctx.responseLines + 'X-Request-Id: ' + this.ctx.requestId
+    block += this.ctx.responseLines
     if (this.host.latencyHeaders) {
-      block += '\r\nX-Gateway-Upstream-Latency: ' + Math.round(this.firstByteAt - this.sentAt) + '\r\nX-Gateway-Proxy-Latency: ' + Math.round(this.sentAt - this.ctx.startedAt)
+      block += 'X-Gateway-Upstream-Latency: ' + Math.round(this.firstByteAt - this.sentAt) + '\r\nX-Gateway-Proxy-Latency: ' + Math.round(this.sentAt - this.ctx.startedAt) + '\r\n'
     }
     return block
   }

@@ -16,7 +16,7 @@ import { RequestBody } from './request-body.js'
 import type { Runtime } from './runtime.js'
 import type { ServiceRecord } from '../config/types.js'
 import { headerLines, requestLine } from './upstream-head.js'
-import { writeHeaderBlock } from './response-headers.js'
+import { writeHeaderLines } from './response-headers.js'
 
 const JSON_TYPE = 'application/json; charset=utf-8'
 
@@ -146,7 +146,7 @@ export class Listener implements ExchangeHost {
     res.cork(() => {
       res.writeStatus(statusLine(status))
       if (headers !== null) for (const [name, value] of headers) res.writeHeader(name, value)
-      writeHeaderBlock(res, ctx.responseLines + 'X-Request-Id: ' + ctx.requestId)
+      writeHeaderLines(res, ctx.requestId, ctx.responseLines)
       // A HEAD answer carries the length its GET would have, never the bytes (RFC 9110 §9.3.2).
       if (ctx.method === 'HEAD') res.endWithoutBody(typeof body === 'string' ? Buffer.byteLength(body) : body.length, close || this.draining)
       else res.end(body, close || this.draining)
