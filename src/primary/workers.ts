@@ -38,9 +38,32 @@ export class WorkerSet {
    * sets SO_REUSEPORT for a non-zero port, so port 0 (tests) is first resolved to a free port.
    */
   async start(port: number, host: string): Promise<number> {
-    this.port = port !== 0 ? port : await freePort(host)
-    await Promise.all(this.slots.map((_, i) => this.spawn(i)))
-    return this.port
+    for (let attempt = 1; ; attempt++) {
+      this.port = port !== 0 ? port : await freePort(host)
+      const spawned = await Promise.allSettled(this.slots.map((_, i) => this.spawn(i)))
+      const failed = spawned.find((r) => r.status === 'rejected')
+      if (failed === undefined) return this.port
+      // GATEWAY_PORT=0: between releasing the probed port and the workers binding it, another process
+      // may take it. Stop this attempt's workers and probe again.
+      if (port !== 0 || attempt >= FREE_PORT_ATTEMPTS) throw failed.reason
+      this.log.warn({ port: this.port, err: String(failed.reason) }, 'the probed free port was taken meanwhile; probing another')
+      await this.stopAll()
+    }
+  }
+
+  /** Ends every worker thread (through the terminate message) and waits for them, without respawning. */
+  private async stopAll(): Promise<void> {
+    const exits = this.slots.map((slot) => {
+      const worker = slot.worker
+      slot.worker = null
+      slot.ready = false
+      if (worker === null) return Promise.resolve()
+      return new Promise<void>((resolve) => {
+        worker.once('exit', () => resolve())
+        worker.postMessage({ type: 'terminate' } satisfies PrimaryMessage)
+      })
+    })
+    await within(Promise.all(exits), 5000)
   }
 
   private spawn(index: number): Promise<number> {
@@ -134,6 +157,8 @@ async function within(p: Promise<unknown>, ms: number): Promise<boolean> {
   clearTimeout(timer)
   return done
 }
+
+const FREE_PORT_ATTEMPTS = 5
 
 /** A free port on `host` (bound, then released) for GATEWAY_PORT=0. */
 function freePort(host: string): Promise<number> {
