@@ -1,8 +1,9 @@
 // ValidConfig → Snapshot: names settled, upstreams linked to the services that name them, health
 // slots numbered, route matchers in router form, disabled entities left out. A pure function.
 import { createHash } from 'node:crypto'
-import type { ConsumerEntity, PluginEntity, RouteEntity, ServiceEntity, ValidConfig } from './model.js'
+import type { ConsumerEntity, Credential, PluginEntity, RouteEntity, ServiceEntity, ValidConfig } from './model.js'
 import type {
+  ConsumerRecord, CredentialRecord,
   HeaderMatch, PluginInstance, QueryMatch, RouteRecord, ServiceRecord, Snapshot, TargetRecord, UpstreamRecord,
 } from './types.js'
 import { formatHostPort } from './typedefs.js'
@@ -99,6 +100,24 @@ function compileRoute(r: RouteEntity, name: string, order: number): RouteRecord 
 
 function consumerName(c: ConsumerEntity): string | null {
   return c.username ?? c.id ?? c.custom_id
+}
+
+function credentials(list: Credential[], kind: string, consumer: string): CredentialRecord[] {
+  return list.map((c, i) => ({ ...structuredClone(c), id: (c.id as string | null) ?? `${kind}:${consumer}:${i}` }))
+}
+
+function compileConsumer(c: ConsumerEntity, name: string): ConsumerRecord {
+  return {
+    id: c.id ?? c.username ?? c.custom_id ?? name,
+    name,
+    username: c.username,
+    customId: c.custom_id,
+    groups: c.acls.map((a) => a.group as string),
+    keyauth: credentials(c.keyauth_credentials, 'key-auth', name),
+    basicauth: credentials(c.basicauth_credentials, 'basic-auth', name),
+    jwt: credentials(c.jwt_secrets, 'jwt', name),
+    oauth2: credentials(c.oauth2_credentials, 'oauth2', name),
+  }
 }
 
 /**
@@ -198,7 +217,8 @@ export function compileSnapshot(
   const names = { services: serviceNames, routes: routeNames, consumers: nameAll(config.consumers, 'consumer', consumerName) }
   const plugins = config.plugins.flatMap((p) => (p.enabled ? [compilePlugin(p, names)] : []))
 
-  const body = { services, routes, upstreams, plugins, healthSlots: slots.reduce((size, slot) => Math.max(size, slot + 1), 0) }
+  const consumers = config.consumers.map((c, i) => compileConsumer(c, names.consumers[i]!))
+  const body = { services, routes, upstreams, plugins, consumers, healthSlots: slots.reduce((size, slot) => Math.max(size, slot + 1), 0) }
   const hash = createHash('sha256').update(canonicalJson(body)).digest('hex').slice(0, 16)
   return { hash, source, loadedAt, ...body }
 }

@@ -157,6 +157,25 @@ export interface RouteRecord {
   order: number
 }
 
+/** One credential as validated (Kong's snake_case record), with a stable id. */
+export type CredentialRecord = Record<string, unknown> & { id: string }
+
+/** A consumer with its credentials (auth plugins build their lookup tables from these). */
+export interface ConsumerRecord {
+  /** The consumer's id, else its username, else its custom_id (X-Consumer-ID). */
+  id: string
+  /** What plugins' `consumer` scope names it by (PluginInstance.consumer). */
+  name: string
+  username: string | null
+  customId: string | null
+  /** ACL groups (acls[].group). */
+  groups: string[]
+  keyauth: CredentialRecord[]
+  basicauth: CredentialRecord[]
+  jwt: CredentialRecord[]
+  oauth2: CredentialRecord[]
+}
+
 export interface Snapshot {
   /** sha256 of the canonical config, first 16 hex chars. */
   hash: string
@@ -167,6 +186,7 @@ export interface Snapshot {
   routes: RouteRecord[]
   upstreams: UpstreamRecord[]
   plugins: PluginInstance[]
+  consumers: ConsumerRecord[]
   /** Size the health table needs: one more than the highest health slot used (slots stay stable across reloads, so there may be gaps). */
   healthSlots: number
 }

@@ -1,6 +1,7 @@
 // The plugin contract: a schema validated at load, a compile step run once per Snapshot,
 // and phase functions run per request in Kong's priority order (higher first, ties by name).
 import type { Schema } from '../config/schema.js'
+import type { Snapshot } from '../config/types.js'
 import type { GatewayError } from '../errors.js'
 import type { CacheStore } from '../shared/cache-store.js'
 import type { RateTable } from '../shared/rate-table.js'
@@ -17,6 +18,8 @@ export interface ConsumerRef {
   readonly id: string
   readonly username: string | null
   readonly customId: string | null
+  /** ACL groups. */
+  readonly groups: readonly string[]
 }
 
 /**
@@ -74,6 +77,10 @@ export interface PluginRequest {
    * from validated names and numbers: a stray CR/LF would split the response.
    */
   addResponseLines(lines: string): void
+  /** Sets (or with null removes) a header sent upstream; names are case-insensitive. */
+  setUpstreamHeader(name: string, value: string | null): void
+  /** Replaces the query string sent upstream ('' for none). */
+  setUpstreamQuery(query: string): void
   /** Watches the upstream response (one observer per request; a later call replaces it). */
   observeResponse(observer: ResponseObserver): void
   /** Answer the request now; the phase then returns DONE. Headers are [name, value] pairs. */
@@ -109,6 +116,8 @@ export interface PluginScope {
   id: string
   route: string | null
   service: string | null
+  /** The Snapshot being compiled: auth plugins build their credential tables from its consumers. */
+  snapshot: Snapshot
 }
 
 /** What compile() gets from the worker: the shared tables and process-wide settings. */

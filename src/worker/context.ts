@@ -61,7 +61,7 @@ export class RequestContext implements PluginRequest {
   readonly listener: Listener
   readonly method: string
   readonly path: string
-  readonly query: string
+  query: string
   readonly headers = new Map<string, string>()
   readonly host: string
   readonly peerIp: string
@@ -176,6 +176,22 @@ export class RequestContext implements PluginRequest {
   addResponseHeader(name: string, value: string): void {
     if (CRLF.test(name) || CRLF.test(value)) return
     this.responseLines += name + ': ' + value + '\r\n'
+  }
+
+  setUpstreamHeader(name: string, value: string | null): void {
+    const lower = name.toLowerCase()
+    if (value === null) {
+      if (!this.headers.delete(lower)) return
+    } else {
+      if (CRLF.test(value)) return
+      this.headers.set(lower, value)
+    }
+    // The lines collected from uWS no longer match: the head is rebuilt from the Map.
+    this.forwardLines = null
+  }
+
+  setUpstreamQuery(query: string): void {
+    this.query = query
   }
 
   addResponseLines(lines: string): void {

@@ -81,7 +81,7 @@ export class Listener implements ExchangeHost {
     if (ctx.hasBody) ctx.body = new RequestBody(res, this.settings.maxBodySize, () => this.fail(ctx, new GatewayError(GW.BODY_TOO_LARGE)))
     const chain = rt.access[match.routeIndex]!
     if (chain !== null) {
-      const result = runAccess(ctx, chain, 0)
+      const result = runAccess(ctx, chain)
       if (result === DONE) return
       if (result !== undefined) {
         result.then(

@@ -8,6 +8,7 @@ import { RateTable } from '../../src/shared/rate-table.js'
 import { WorkerStats } from '../../src/shared/worker-stats.js'
 import { createPluginEnv } from '../../src/worker/plugin-env.js'
 import type { PluginDefinition, PluginEnv, PluginRequest, ResponseObserver } from '../../src/plugins/types.js'
+import type { Snapshot } from '../../src/config/types.js'
 
 export interface Reply {
   status: number
@@ -17,6 +18,8 @@ export interface Reply {
 
 export interface FakeRequest extends PluginRequest {
   replies: Reply[]
+  /** Upstream header changes in order (null = removed). */
+  upstreamHeaders: Array<[string, string | null]>
   /** Headers added with addResponseHeader, in order. */
   responseHeaders: Array<[string, string]>
   observer: ResponseObserver | null
@@ -28,6 +31,7 @@ export function fakeRequest(over: Partial<PluginRequest> & { body?: string } = {
     scheme: 'http', host: 'gw.local', port: 8000, requestId: 'rid', routeName: 'r', routeId: 'r-id', serviceName: 's',
     serviceId: 's-id', consumer: null, credentialId: null,
     replies: [],
+    upstreamHeaders: [],
     responseHeaders: [],
     observer: null,
     reply(status, body, headers = []) {
@@ -42,6 +46,14 @@ export function fakeRequest(over: Partial<PluginRequest> & { body?: string } = {
         const colon = line.indexOf(': ')
         this.responseHeaders.push([line.slice(0, colon), line.slice(colon + 2)])
       }
+    },
+    setUpstreamHeader(name, value) {
+      this.upstreamHeaders.push([name, value])
+      if (value === null) this.headers.delete(name.toLowerCase())
+      else this.headers.set(name.toLowerCase(), value)
+    },
+    setUpstreamQuery(query) {
+      ;(this as { query: string }).query = query
     },
     observeResponse(observer) {
       this.observer = observer
@@ -65,10 +77,15 @@ export function testEnv(shared: { rateTable?: RateTable; cache?: CacheStore; env
   return { ...createPluginEnv(readSettings(shared.env ?? {}), rateTable, cache, createLogger('silent'), stats, 0), stats }
 }
 
+/** A Snapshot with nothing in it but `over` (auth plugins read consumers from it). */
+export function snapshotWith(over: Partial<Snapshot> = {}): Snapshot {
+  return { hash: '', source: '', loadedAt: 0, services: [], routes: [], upstreams: [], plugins: [], consumers: [], healthSlots: 0, ...over }
+}
+
 /** Validates `config` against the plugin's schema (throwing on problems) and compiles it. */
-export function compilePlugin<C>(plugin: PluginDefinition<C>, config: Record<string, unknown>, env: PluginEnv = testEnv(), id = 'test-instance'): C {
+export function compilePlugin<C>(plugin: PluginDefinition<C>, config: Record<string, unknown>, env: PluginEnv = testEnv(), id = 'test-instance', snapshot: Snapshot = snapshotWith()): C {
   const report = newReport()
   const validated = validateRecord(plugin.schema, config, 'config', report)
   if (report.errors.length > 0 || validated === undefined) throw new Error(JSON.stringify(report.errors))
-  return plugin.compile(validated, env, { id, route: null, service: null })
+  return plugin.compile(validated, env, { id, route: null, service: null, snapshot })
 }

@@ -135,7 +135,7 @@ describe('rate-limiting schema', () => {
 
 describe('rate-limiting identifier', () => {
   const conf = (config: Doc): RateLimitingConfig => compilePlugin(plugin, { minute: 10, ...config })
-  const consumer = { id: 'c-1', username: 'alice', customId: null }
+  const consumer = { id: 'c-1', username: 'alice', customId: null, groups: [] }
 
   it('limit_by consumer: the consumer, else its credential, else the client IP', () => {
     const c = conf({ limit_by: 'consumer' })
@@ -337,8 +337,8 @@ describe('rate-limiting, local policy', () => {
     const bob = { headers: new Map([['x-api-user', 'bob']]) }
     expect([...send(byHeader, 3, alice), ...send(byHeader, 3, bob)]).toEqual([200, 200, 429, 200, 200, 429])
     const byConsumer = conf({ hour: 1 }, 'c')
-    expect(send(byConsumer, 2, { consumer: { id: 'c1', username: null, customId: null } })).toEqual([200, 429])
-    expect(send(byConsumer, 2, { consumer: { id: 'c2', username: null, customId: null } })).toEqual([200, 429])
+    expect(send(byConsumer, 2, { consumer: { id: 'c1', username: null, customId: null, groups: [] } })).toEqual([200, 429])
+    expect(send(byConsumer, 2, { consumer: { id: 'c2', username: null, customId: null, groups: [] } })).toEqual([200, 429])
     expect(send(byConsumer, 2)).toEqual([200, 429]) // anonymous: by IP
   })
 
