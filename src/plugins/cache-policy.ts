@@ -60,12 +60,43 @@ export function freshnessMs(headers: readonly string[], honour: boolean, default
   if (maxAge !== null) return maxAge * 1000
   const expires = headerValue(headers, 'expires')
   if (expires !== undefined) {
-    const at = Date.parse(expires)
-    if (Number.isNaN(at)) return -1 // RFC 9111 §5.3: an invalid Expires means already expired
-    const date = Date.parse(headerValue(headers, 'date') ?? '')
-    return Math.max(0, at - (Number.isNaN(date) ? nowMs : date))
+    const at = httpDate(expires)
+    if (at === null) return -1 // RFC 9111 §5.3: an invalid Expires (notably "0") means already expired
+    const date = httpDate(headerValue(headers, 'date') ?? '')
+    return Math.max(0, at - (date === null ? nowMs : date))
   }
   return defaultTtlS * 1000
+}
+
+const MONTHS = 'JanFebMarAprMayJunJulAugSepOctNovDec'
+const IMF_FIXDATE = /^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), (\d{2}) ([A-Z][a-z]{2}) (\d{4}) (\d{2}):(\d{2}):(\d{2}) GMT$/
+const RFC_850 = /^(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday), (\d{2})-([A-Z][a-z]{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2}) GMT$/
+const ASCTIME = /^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) ([A-Z][a-z]{2}) ( \d|\d{2}) (\d{2}):(\d{2}):(\d{2}) (\d{4})$/
+
+/**
+ * An HTTP-date (RFC 9110 §5.6.7: IMF-fixdate, or the obsolete RFC 850 and asctime forms) in epoch ms, or null.
+ * Strict on purpose: Date.parse reads "0" as the year 2000 and "3600" as the year 3600, which would turn a
+ * malformed `Expires: 3600` into a centuries-long lifetime.
+ */
+export function httpDate(value: string): number | null {
+  // Each form's captures, reordered to [day, month, year, hour, minute, second].
+  let parts: string[]
+  let g = IMF_FIXDATE.exec(value)
+  if (g !== null) parts = g.slice(1)
+  else if ((g = RFC_850.exec(value)) !== null) parts = g.slice(1)
+  else if ((g = ASCTIME.exec(value)) !== null) parts = [g[2]!, g[1]!, g[6]!, g[3]!, g[4]!, g[5]!]
+  else return null
+  const month = MONTHS.indexOf(parts[1]!)
+  if (month < 0 || month % 3 !== 0) return null
+  let year = Number(parts[2])
+  if (parts[2]!.length === 2) {
+    // RFC 9110 §5.6.7: a two-digit year more than 50 years in the future is in the past century.
+    year += 2000
+    if (year > new Date().getUTCFullYear() + 50) year -= 100
+  }
+  const n = parts.map(Number)
+  const ms = Date.UTC(year, month / 3, n[0], n[3], n[4], n[5])
+  return Number.isNaN(ms) ? null : ms
 }
 
 /** The value of a header in a flat [name, value, …] list (names compared case-insensitively; duplicates joined). */

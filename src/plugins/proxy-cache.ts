@@ -133,21 +133,27 @@ function resolveKey(ctx: PluginRequest, base: string, index: CacheLookup): strin
   return variantKey(base, index.entry.headers[1]!.split(','), (name) => ctx.headers.get(name))
 }
 
-function cacheHeaders(c: ProxyCacheConfig, status: string, key: string): Array<[string, string]> {
-  const out: Array<[string, string]> = []
-  if (c.statusHeader) out.push(['X-Cache-Status', status])
-  if (c.keyHeader) out.push(['X-Cache-Key', key])
-  return out
+/** The entry for this request: the one at `base`, or the variant its Vary index points at (with that key). */
+function lookupResolved(ctx: PluginRequest, c: ProxyCacheConfig, base: string, now: number): { key: string; found: CacheLookup | null } {
+  const found = c.store.lookup(base, now)
+  if (found === null || found.entry.status !== VARY_INDEX) return { key: base, found }
+  const key = resolveKey(ctx, base, found)
+  return { key, found: c.store.lookup(key, now) }
 }
 
-/** Answers from a cached entry (Hit or Stale). */
+/**
+ * Answers from a cached entry (Hit or Stale). The stored headers go out as response lines (written as latin1, like
+ * a relayed upstream head), not as reply() pairs: uWS re-encodes string pairs as UTF-8, which would turn an
+ * upstream's obs-text byte (e.g. 0xE9) into two bytes on hits only.
+ */
 function serve(ctx: PluginRequest, c: ProxyCacheConfig, found: CacheLookup, status: 'Hit' | 'Stale', key: string): void {
-  const headers = cacheHeaders(c, status, key)
+  if (c.statusHeader) ctx.addResponseHeader('X-Cache-Status', status)
+  if (c.keyHeader) ctx.addResponseHeader('X-Cache-Key', key)
   const stored = found.entry.headers
-  for (let i = 0; i < stored.length; i += 2) headers.push([stored[i]!, stored[i + 1]!])
-  if (c.ageHeader) headers.push(['Age', String(Math.floor(found.ageMs / 1000))])
+  for (let i = 0; i < stored.length; i += 2) ctx.addResponseHeader(stored[i]!, stored[i + 1]!)
+  if (c.ageHeader) ctx.addResponseHeader('Age', String(Math.floor(found.ageMs / 1000)))
   c.count(status === 'Hit' ? STAT.CACHE_HIT : STAT.CACHE_STALE)
-  ctx.reply(found.entry.status, found.entry.body, headers)
+  ctx.reply(found.entry.status, found.entry.body)
 }
 
 /** A cached answer the client's Cache-Control accepts (max-age), or null. */
@@ -185,13 +191,17 @@ class CacheFill implements ResponseObserver {
   private ttlMs = 0
   private vary: string[] = []
 
-  constructor(ctx: PluginRequest, c: ProxyCacheConfig, base: string, filling: string | null, refresh: boolean, stale: CacheLookup | null) {
+  /** The key `stale` was found under (a variant's own key when the response varies). */
+  private readonly staleKey: string
+
+  constructor(ctx: PluginRequest, c: ProxyCacheConfig, base: string, filling: string | null, refresh: boolean, stale: CacheLookup | null, staleKey: string) {
     this.ctx = ctx
     this.c = c
     this.base = base
     this.filling = filling
     this.refresh = refresh
     this.stale = stale
+    this.staleKey = staleKey
   }
 
   onResponseHead(status: number, headers: readonly string[]): boolean {
@@ -199,9 +209,10 @@ class CacheFill implements ResponseObserver {
     if (status >= 500 && this.serveStale()) return true
     const vary = varyNames(headers)
     const ttlMs = vary === null ? -1 : freshnessMs(headers, c.honourCacheControl, c.ttlS, Date.now())
-    const length = headerValue(headers, 'content-length')
+    // The parser drops Content-Length from `headers`, so a body over max_body_size is only seen in onResponseBody
+    // (after this head went out as a Miss): it is streamed on and not stored.
     const cacheable = ttlMs > 0 && c.statuses.has(status) && this.ctx.method !== 'HEAD' &&
-      c.contentTypes.matches(headerValue(headers, 'content-type')) && (length === undefined || Number(length) <= c.maxBody)
+      c.contentTypes.matches(headerValue(headers, 'content-type'))
     this.key = vary === null || vary.length === 0 ? this.base : variantKey(this.base, vary, (name) => this.ctx.headers.get(name))
     if (c.keyHeader) this.ctx.addResponseHeader('X-Cache-Key', this.key)
     if (!cacheable) {
@@ -242,15 +253,17 @@ class CacheFill implements ResponseObserver {
     const ctx = this.ctx
     const path = ctx.query === '' ? ctx.path : `${ctx.path}?${ctx.query}`
     const now = Date.now()
-    if (this.vary.length > 0) {
+    // The variant goes in before the Vary index: storing the index wakes the requests collapsed on the base key
+    // (in other workers at once), and they must find the variant it points them at.
+    const stored = c.store.put(this.key, {
+      status: this.status, headers: this.headers, body: this.chunks, path, baseKey: this.base, ttlMs: this.ttlMs, staleTtlMs: c.staleMs,
+    }, now, c.maxBody)
+    if (c.tier !== null) void c.tier.set(this.key, this.base, path, tierEntry(this.status, this.headers, Buffer.concat(this.chunks, this.size), now, this.ttlMs, c.staleMs))
+    if (this.vary.length > 0 && stored === 'stored') {
       const index = ['vary', this.vary.join(',')]
       c.store.put(this.base, { status: VARY_INDEX, headers: index, body: [], path, ttlMs: this.ttlMs, staleTtlMs: c.staleMs }, now)
       if (c.tier !== null) void c.tier.set(this.base, this.base, path, tierEntry(VARY_INDEX, index, EMPTY, now, this.ttlMs, c.staleMs))
     }
-    c.store.put(this.key, {
-      status: this.status, headers: this.headers, body: this.chunks, path, baseKey: this.base, ttlMs: this.ttlMs, staleTtlMs: c.staleMs,
-    }, now, c.maxBody)
-    if (c.tier !== null) void c.tier.set(this.key, this.base, path, tierEntry(this.status, this.headers, Buffer.concat(this.chunks, this.size), now, this.ttlMs, c.staleMs))
     // put() woke the waiters on the key it stored; a fill claimed under the base key is released here.
     if (this.filling !== null && this.filling !== this.key) c.store.abandonFill(this.filling)
     this.filling = null
@@ -271,7 +284,7 @@ class CacheFill implements ResponseObserver {
     if (stale === null || this.c.staleIfErrorMs === 0) return false
     if (stale.ageMs > stale.entry.expiresAt - stale.entry.storedAt + this.c.staleIfErrorMs) return false
     this.release()
-    serve(this.ctx, this.c, stale, 'Stale', this.base)
+    serve(this.ctx, this.c, stale, 'Stale', this.staleKey)
     return true
   }
 
@@ -311,24 +324,26 @@ async function fromTier(ctx: PluginRequest, c: ProxyCacheConfig, tier: CacheTier
 
 /** Miss: claim the fill (or wait for whoever has it), then go upstream watching the response. */
 function miss(ctx: PluginRequest, c: ProxyCacheConfig, base: string, key: string, refresh: boolean, stale: CacheLookup | null, directives: RequestDirectives | null): PhaseResult {
-  if (!c.collapse || refresh) {
-    ctx.observeResponse(new CacheFill(ctx, c, base, null, refresh, stale))
+  // A HEAD answer is never stored, so a HEAD miss must not make GETs wait for it.
+  if (!c.collapse || refresh || ctx.method === 'HEAD') {
+    ctx.observeResponse(new CacheFill(ctx, c, base, null, refresh, stale, key))
     return CONTINUE
   }
   if (c.store.beginFill(key, Date.now(), FILL_TIMEOUT_MS)) {
-    ctx.observeResponse(new CacheFill(ctx, c, base, key, false, stale))
+    ctx.observeResponse(new CacheFill(ctx, c, base, key, false, stale, key))
     return CONTINUE
   }
   return c.store.waitForFill(key, FILL_TIMEOUT_MS).then(() => {
+    // The fill may have stored a Vary index at `base`: this request's variant is then under its own key.
     const now = Date.now()
-    const index = c.store.lookup(base, now)
-    const found = usable(index !== null && index.entry.status === VARY_INDEX ? c.store.lookup(resolveKey(ctx, base, index), now) : index, directives)
+    const r = lookupResolved(ctx, c, base, now)
+    const found = usable(r.found, directives)
     if (found !== null) {
-      serve(ctx, c, found, 'Hit', key)
+      serve(ctx, c, found, 'Hit', r.key)
       return DONE
     }
     // The fill was abandoned (not cacheable, failed) or timed out: this request goes upstream itself.
-    ctx.observeResponse(new CacheFill(ctx, c, base, null, false, stale))
+    ctx.observeResponse(new CacheFill(ctx, c, base, null, false, stale, key))
     return CONTINUE
   })
 }
@@ -343,14 +358,8 @@ function access(ctx: PluginRequest, c: ProxyCacheConfig): PhaseResult {
   }
   const base = baseKeyOf(ctx, c)
   if (directives !== null && directives.refresh) return miss(ctx, c, base, base, true, null, directives)
-  const now = Date.now()
-  let key = base
-  let found = c.store.lookup(base, now)
-  if (found !== null && found.entry.status === VARY_INDEX) {
-    key = resolveKey(ctx, base, found)
-    found = c.store.lookup(key, now)
-  }
-  return answer(ctx, c, base, key, found, directives)
+  const r = lookupResolved(ctx, c, base, Date.now())
+  return answer(ctx, c, base, r.key, r.found, directives)
 }
 
 /** A usable entry is a Hit; otherwise the tier (strategy redis) is asked before this becomes a miss. */

@@ -8,6 +8,8 @@ export interface AdminAnswer {
 }
 
 const NOT_FOUND: AdminAnswer = { status: 404, body: { message: 'Not found' } }
+/** proxy-cache stores a Vary index (status 0, headers ['vary', 'name,name']) at the base key of varying responses. */
+const VARY_INDEX = 0
 
 /** `DELETE /proxy-cache`: everything. */
 export function purgeAll(cache: CacheStore): AdminAnswer {
@@ -25,6 +27,16 @@ export function purgeKey(cache: CacheStore, key: string): AdminAnswer {
 export function describeKey(cache: CacheStore, key: string): AdminAnswer {
   const info = cache.get(key)
   if (info === null) return NOT_FOUND
+  if (info.status === VARY_INDEX && info.headers[0] === 'vary') {
+    // The base key of a response with Vary: not a response, the list of names its variants are keyed on.
+    return {
+      status: 200,
+      body: {
+        key: info.key, path: info.path, vary: info.headers[1]!.split(','), age: Math.floor(info.ageMs / 1000),
+        ttl: Math.ceil(info.ttlMs / 1000), fresh: info.fresh, stored_at: info.storedAt, expires_at: info.expiresAt,
+      },
+    }
+  }
   const headers: Record<string, string> = {}
   for (let i = 0; i < info.headers.length; i += 2) headers[info.headers[i]!] = info.headers[i + 1]!
   return {
