@@ -106,7 +106,8 @@ function compile(c: Record<string, unknown>, env: PluginEnv, scope: PluginScope)
     statusHeader: headers['X-Cache-Status'] !== false,
     keyHeader: headers['X-Cache-Key'] !== false,
     collapse: c.collapse_requests as boolean,
-    maxBody: c.max_body_size as number,
+    // A record never spans two store segments: larger bodies could not be stored anyway.
+    maxBody: Math.min(c.max_body_size as number, env.cache.maxBodyBytes),
     count: env.count,
   }
 }
@@ -204,14 +205,14 @@ class CacheFill implements ResponseObserver {
     this.staleKey = staleKey
   }
 
-  onResponseHead(status: number, headers: readonly string[]): boolean {
+  onResponseHead(status: number, headers: readonly string[], contentLength: number): boolean {
     const c = this.c
     if (status >= 500 && this.serveStale()) return true
     const vary = varyNames(headers)
     const ttlMs = vary === null ? -1 : freshnessMs(headers, c.honourCacheControl, c.ttlS, Date.now())
-    // The parser drops Content-Length from `headers`, so a body over max_body_size is only seen in onResponseBody
-    // (after this head went out as a Miss): it is streamed on and not stored.
-    const cacheable = ttlMs > 0 && c.statuses.has(status) && this.ctx.method !== 'HEAD' &&
+    // A chunked body over max_body_size is only seen in onResponseBody (after this head went out as a
+    // Miss): it is streamed on and not stored.
+    const cacheable = ttlMs > 0 && c.statuses.has(status) && this.ctx.method !== 'HEAD' && contentLength <= c.maxBody &&
       c.contentTypes.matches(headerValue(headers, 'content-type'))
     this.key = vary === null || vary.length === 0 ? this.base : variantKey(this.base, vary, (name) => this.ctx.headers.get(name))
     if (c.keyHeader) this.ctx.addResponseHeader('X-Cache-Key', this.key)

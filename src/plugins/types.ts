@@ -30,9 +30,9 @@ export interface ResponseObserver {
   /**
    * The upstream's head, before it is written to the client: may still add response headers. Returns
    * true after answering the client itself through ctx.reply (stale_if_error on a 5xx): the upstream
-   * response is then dropped.
+   * response is then dropped. `contentLength` is -1 when the response has none (chunked, until close).
    */
-  onResponseHead(status: number, headers: readonly string[]): boolean
+  onResponseHead(status: number, headers: readonly string[], contentLength: number): boolean
   onResponseBody(chunk: Buffer): void
   /** The whole response reached the client. */
   onResponseEnd(): void
@@ -87,6 +87,13 @@ export interface PluginRequest {
   reply(status: number, body: string | Buffer, headers?: ReadonlyArray<readonly [string, string]>): void
   /** Read the whole request body up to `limit` bytes (rejects with a 413 GatewayError past it). */
   readBody(limit: number): Promise<Buffer>
+  /**
+   * Caps this request's body at `maxBytes` (only ever lowers GATEWAY_MAX_BODY_SIZE). A Content-Length
+   * above it, or more bytes already received, is answered 413 now (connection closed) and false is
+   * returned: the phase then returns DONE. Otherwise a streamed body is checked as its chunks arrive
+   * and gets 413 the moment it passes the cap, aborting the upstream exchange if one is under way.
+   */
+  limitBody(maxBytes: number): boolean
 }
 
 /**

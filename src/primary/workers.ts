@@ -82,6 +82,9 @@ export class WorkerSet {
           slot.ready = true
           resolve(msg.port)
         } else if (msg.type === 'listen-failed') {
+          // It cannot serve: end it (without the exit handler respawning it) and let the caller decide.
+          if (slot.worker === worker) slot.worker = null
+          worker.postMessage({ type: 'terminate' } satisfies PrimaryMessage)
           reject(new Error(`worker ${index}: ${msg.error}`))
         } else if (msg.type === 'applied') {
           slot.appliedHash = msg.hash
@@ -98,11 +101,20 @@ export class WorkerSet {
         if (this.stopping) return
         this.restarts++
         this.log.warn({ worker: index, code }, 'worker died; respawning')
-        setTimeout(() => {
-          if (!this.stopping) this.spawn(index).catch((err: Error) => this.log.error({ err, worker: index }, 'respawn failed'))
-        }, RESPAWN_DELAY_MS)
+        this.respawn(index, RESPAWN_DELAY_MS)
       })
     })
+  }
+
+  /** Respawns worker `index` after `delayMs`; a failed respawn is retried with a doubling delay (capped). */
+  private respawn(index: number, delayMs: number): void {
+    setTimeout(() => {
+      if (this.stopping) return
+      this.spawn(index).catch((err: Error) => {
+        this.log.error({ err, worker: index, retryInMs: Math.min(delayMs * 2, RESPAWN_MAX_DELAY_MS) }, 'respawn failed')
+        this.respawn(index, Math.min(delayMs * 2, RESPAWN_MAX_DELAY_MS))
+      })
+    }, delayMs)
   }
 
   broadcast(snapshot: Snapshot): void {
@@ -159,6 +171,7 @@ async function within(p: Promise<unknown>, ms: number): Promise<boolean> {
 }
 
 const FREE_PORT_ATTEMPTS = 5
+const RESPAWN_MAX_DELAY_MS = 5000
 
 /** A free port on `host` (bound, then released) for GATEWAY_PORT=0. */
 function freePort(host: string): Promise<number> {

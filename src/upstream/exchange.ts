@@ -233,7 +233,7 @@ export class ProxyExchange implements ConnectionUser, BodyConsumer, AbortListene
     if (ctx.state !== OPEN) return
     if (status === 101) return this.badResponse(this.conn!) // upgrades are only relayed on ws routes
     if (this.passive) this.passiveOutcome({ kind: 'status', status })
-    if (ctx.observer !== null && ctx.observer.onResponseHead(status, headers)) return this.dropResponse()
+    if (ctx.observer !== null && ctx.observer.onResponseHead(status, headers, contentLength)) return this.dropResponse()
     const res = ctx.res
     this.headSent = true
     this.bodyKind = bodyKind

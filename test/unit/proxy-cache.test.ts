@@ -30,7 +30,7 @@ function req(over: Partial<PluginRequest> & { headers?: Map<string, string> } = 
 function upstream(ctx: FakeRequest, status: number, headers: string[], body: string | Buffer[] = ''): 'relayed' | 'answered' {
   const obs = ctx.observer
   if (obs === null) throw new Error('no observer registered')
-  if (obs.onResponseHead(status, headers)) return 'answered'
+  if (obs.onResponseHead(status, headers, -1)) return 'answered'
   const chunks = typeof body === 'string' ? (body === '' ? [] : [Buffer.from(body)]) : body
   for (const chunk of chunks) obs.onResponseBody(chunk)
   ctx.observer = null
@@ -179,7 +179,7 @@ describe('what is stored', () => {
     const ctx = req()
     access(c, ctx)
     const buf = Buffer.from('abc')
-    ctx.observer!.onResponseHead(200, JSON_HEAD)
+    ctx.observer!.onResponseHead(200, JSON_HEAD, -1)
     ctx.observer!.onResponseBody(buf)
     buf.write('xyz')
     const obs = ctx.observer!
@@ -194,7 +194,7 @@ describe('what is stored', () => {
     const { c } = setup()
     const ctx = req()
     access(c, ctx)
-    ctx.observer!.onResponseHead(200, JSON_HEAD)
+    ctx.observer!.onResponseHead(200, JSON_HEAD, -1)
     ctx.observer!.onResponseBody(Buffer.from('par'))
     ctx.observer!.onResponseAbort()
     expect(access(c, req())).toBe(CONTINUE)
