@@ -15,8 +15,9 @@
  *   state (64 bits)      bit 63..0
  *     EMPTY              0                                           never claimed (its fingerprint is 0)
  *     LIVE               0 | period:3 | index:I | cur:C | prev:C     (I + 2C = 60; period 1..6, so the word is > 0)
- *     PENDING            1 | 0 | stamp:30 | nonce:32                 being claimed (stamp: whole seconds after base)
- *     DEAD               1 | 1 | 0…                                  an abandoned claim: matches no key, claimable
+ *     PENDING            1 | 0 | published:1 | stamp:29 | nonce:32   being claimed (stamp: whole seconds after base;
+ *                                                                 published: the fingerprint word is the claimant's)
+ *     DEAD               1 | 1 | 0…                                  a killed or abandoned claim: matches no key, claimable
  *
  *   LIVE fields: `index` = window number of the period, counted from the base epoch's window (clamped to
  *   0 … 2^I-1); `cur` = requests counted in window `index`; `prev` = requests counted in window `index`-1.
@@ -30,8 +31,9 @@
  *     month    12         341 years                24         16,777,215
  *     year     10         1024 years               25         33,554,431
  *
- *   The base epoch is the allocation time minus BASE_MARGIN_MS, so the table counts correctly for 8.5 years of
- *   primary uptime (after that per-second windows stop advancing; the primary allocates a new table on start).
+ *   The base epoch is the allocation time minus BASE_MARGIN_MS (7 days), so the table counts correctly for
+ *   8.5 years minus a week of primary uptime (after that per-second windows stop advancing, which can only
+ *   under-admit; the primary allocates a new table on every start).
  *   A limit above MAX_RATE_LIMIT is rejected with a RangeError (RateLimits / consume), never clamped silently.
  *
  * Windows. `fixed` counts per calendar window in UTC (Kong OSS): second, minute, hour, day, month (1st 00:00
@@ -50,15 +52,24 @@
  * Invariants, with the reasoning behind each:
  *   1. At most one LIVE slot per fingerprint. A lookup scans the key's whole probe window before it claims,
  *      so an existing LIVE slot is always found, wherever it sits. Concurrent first claims of one key are
- *      settled after the fact (claimSlot): each claimant publishes PENDING + its fingerprint, then rescans.
- *      Sequentially consistent Atomics make this Dekker's pattern: of two claimants, at least one sees the
- *      other. Whoever sees a LIVE slot, or a PENDING one earlier in the probe order, abandons its own (DEAD);
- *      a PENDING one later in the order is killed (PENDING → DEAD by CAS), so its activation CAS fails.
- *      Only a claim still PENDING when its rescan ends can be activated, so only one activation succeeds.
+ *      settled after the fact: a claimant CASes the slot's state to PENDING, stores its fingerprint, marks
+ *      the PENDING published, and then settles it (settle): rescan the probe window, and activate
+ *      (PENDING → LIVE by CAS) only if no other slot of the fingerprint wins. Sequentially consistent
+ *      Atomics make this Dekker's pattern: of two claims, at least one's rescan (made after its own
+ *      fingerprint store) sees the other's fingerprint. A LIVE slot, or a fresh PENDING one earlier in the
+ *      probe order, makes the seer's claim DEAD; a PENDING one later in the order (or stale) is killed
+ *      (→ DEAD by CAS), so its activation CAS fails. Activation and death are one CAS on a PENDING value
+ *      no other claim shares (nonce), so exactly one of them happens to each claim.
+ *      Helping: a lookup that meets a published PENDING with its own fingerprint settles it itself (its
+ *      rescan also follows that fingerprint's store), so a claimant descheduled mid-claim holds nobody up.
+ *      An unpublished PENDING with the key's fingerprint (a claimant between taking the slot and storing
+ *      its fingerprint, or another key taking this key's DEAD slot) is waited for KILL_UNPUBLISHED_AFTER
+ *      rescans, then killed: killing a claim is always safe (its claimant starts over).
  *   2. A slot is reclaimed only when its state no longer affects any decision: LIVE with index <= the
  *      current window of its own period - 2 (neither its `cur` nor its `prev` is read again), or DEAD, or
- *      a PENDING older than STALE_PENDING_MS (its claimant died mid-claim, e.g. worker.terminate()).
+ *      a PENDING older than STALE_PENDING_MS (its claimant died before publishing, e.g. worker.terminate()).
  *      Reclaiming is a CAS of exactly that state to PENDING, so it races fairly with a counter on that state.
+ *      A key's own expired slot is never reclaimed by the key: it is found as LIVE and its window rolled.
  *   3. A counter never counts into a slot that changed owner (the reclaim race): it reads the fingerprint,
  *      then the state, then the fingerprint again, and CASes the state it read. If it read the new owner's
  *      state, the second fingerprint read already shows the new owner (the new owner writes its fingerprint
@@ -70,9 +81,11 @@
  *
  * Full table: when no slot of the probe window is LIVE for the key or claimable, the decision is
  * `{ admitted: true, degraded: true }` (fail-open, as Kong does when its counter store errors) and fullCount
- * is incremented for the metric. A claim in progress for the same key is retried up to MAX_CLAIM_ATTEMPTS
- * times (a claim takes a probe-window scan, well under a microsecond); if it is still in progress (its claimant
- * was descheduled) the decision degrades the same way and counts in busyCount. Nothing ever waits or locks.
+ * is incremented for the metric. Nothing ever waits on another thread or locks: the only retry loops are
+ * CAS loops (each failure means another thread's CAS succeeded) and the lookup's rescans while the key's
+ * slot is being claimed, bounded by MAX_CLAIM_ATTEMPTS; should they run out (not seen in stress tests,
+ * since published claims are helped and unpublished ones killed) the decision degrades the same way and
+ * counts in busyCount.
  *
  * Several windows (RateLimits, consumeAll): each window is reserved in order (admission + count in one CAS);
  * if a later window rejects, the earlier reservations are taken back (a CAS decrement of the same window, or
@@ -298,7 +311,9 @@ export class RateLimits {
 
 /**
  * The answer to consume/peek. Methods fill the object they are given (by default one per RateTable,
- * overwritten by the next call), so the request path allocates none. The summary fields describe the
+ * overwritten by the next call), so the request path creates no objects; the only garbage per decision is
+ * the short-lived BigInts the BigInt64Array load/CAS needs (measured ~90 B on a rejection, ~160 B on an
+ * admission, all freed by the young-generation scavenger). The summary fields describe the
  * binding window: the one that rejected, else the one with the least remaining (a tie goes to the longer
  * period, as Kong picks the window for RateLimit-* headers); `…Of[i]` describe every window, for the
  * X-RateLimit-*-<Window> headers.
@@ -445,17 +460,15 @@ export class RateTable {
     out.windows = 1
     out.degraded = false
     out.degradedOf[0] = 0
-    if (this.window(0, code, limit, windowType !== 'fixed', nowMs, cost, out) === REJECT) {
-      out.admitted = false
-      return this.summarise(out, 0)
-    }
-    out.admitted = true
+    out.admitted = this.consumeWindow(0, code, limit, windowType !== 'fixed', nowMs, cost, out) === ADMIT
     return this.summarise(out, 0)
   }
 
   /**
    * The same for every window of `limits`: admitted only if every window admits, and then counted in all of
    * them; on a rejection, reservations already made in earlier windows are rolled back (see the header).
+   * A rejection stops at the rejecting window (`binding`): the `…Of[i]` entries after it are not filled
+   * (they hold the previous call's values); peek those windows if their headers are needed.
    */
   consumeAll(key: string, limits: RateLimits, nowMs: number, cost = 1, out: RateDecision = this.decision): RateDecision {
     if (!(Number.isInteger(cost) && cost >= 1)) throw new RangeError(`rate limit cost must be a positive integer, got ${cost}`)
@@ -466,7 +479,7 @@ export class RateTable {
     out.degraded = false
     for (let j = 0; j < n; j++) {
       out.degradedOf[j] = 0
-      if (this.window(j, limits.codes[j], limits.limits[j], sliding, nowMs, cost, out) === REJECT) {
+      if (this.consumeWindow(j, limits.codes[j], limits.limits[j], sliding, nowMs, cost, out) === REJECT) {
         for (let i = 0; i < j; i++) {
           if (this.slotOf[i] < 0) continue
           this.release(this.slotOf[i], this.fpLoOf[i], this.fpHiOf[i], limits.codes[i], this.indexOf[i], cost)
@@ -527,7 +540,7 @@ export class RateTable {
     if (code === 0) throw new RangeError(`unknown rate limit period ${String(period)}`)
     this.hashKey(key)
     this.fingerprint(code)
-    const slot = this.findSlot(code, Number.NEGATIVE_INFINITY, false)
+    const slot = this.findSlot(code, 0, false)
     return slot < 0 ? -1 : slot
   }
 
@@ -541,7 +554,7 @@ export class RateTable {
   // ------------------------------------------------------------------------------------------ per window
 
   /** Finds (or claims) the slot of window j and reserves in it; degraded windows admit. Returns ADMIT or REJECT. */
-  private window(j: number, code: number, limit: number, sliding: boolean, nowMs: number, cost: number, out: RateDecision): number {
+  private consumeWindow(j: number, code: number, limit: number, sliding: boolean, nowMs: number, cost: number, out: RateDecision): number {
     out.periodOf[j] = PERIOD_NAMES[code]
     out.limitOf[j] = limit
     this.slotOf[j] = -1
