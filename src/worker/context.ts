@@ -1,6 +1,7 @@
 // One RequestContext per client request: everything read from uWS's stack-allocated request,
 // copied once in the constructor, plus the numeric state every later callback checks first.
 import { performance } from 'node:perf_hooks'
+import { GW, GatewayError } from '../errors.js'
 import { formatAddress } from '../net/peer-address.js'
 import type { HttpRequest, HttpResponse } from '../uws.js'
 import { nextRequestId } from './request-id.js'
@@ -8,6 +9,7 @@ import { alwaysDropped, namesExtraHeaders } from './upstream-head.js'
 import type { ConsumerRef, PluginRequest, ResponseObserver } from '../plugins/types.js'
 import type { RouteMatch } from './router.js'
 import type { Listener } from './listener.js'
+import type { Origin } from './tls-listener.js'
 import type { RequestBody } from './request-body.js'
 
 export const OPEN = 0
@@ -70,6 +72,8 @@ export class RequestContext implements PluginRequest {
   clientIp: string
   readonly scheme: 'http' | 'https'
   readonly port: number
+  /** The listener (plain, or a TLS app's server name) the request came in on. */
+  readonly origin: Origin
   requestId: string
   readonly startedAt: number
   /** -1 when the request has no Content-Length. */
@@ -98,7 +102,7 @@ export class RequestContext implements PluginRequest {
    */
   forwardLines: string | null = ''
 
-  constructor(res: HttpResponse, req: HttpRequest, listener: Listener) {
+  constructor(res: HttpResponse, req: HttpRequest, listener: Listener, origin: Origin) {
     this.res = res
     this.listener = listener
     this.startedAt = performance.now()
@@ -106,8 +110,9 @@ export class RequestContext implements PluginRequest {
     const url = req.getUrl()
     this.path = url
     this.query = req.getQuery() ?? ''
-    this.scheme = 'http'
-    this.port = listener.port
+    this.origin = origin
+    this.scheme = origin.scheme
+    this.port = origin.port
     copyHeaders(req, this)
     this.host = this.headers.get('host') ?? ''
     this.peerIp = formatAddress(res.getRemoteAddress())
@@ -208,5 +213,14 @@ export class RequestContext implements PluginRequest {
 
   readBody(limit: number): Promise<Buffer> {
     return this.listener.readBody(this, limit)
+  }
+
+  limitBody(maxBytes: number): boolean {
+    if (this.contentLength > maxBytes || (this.body !== null && !this.body.lowerLimit(maxBytes))) {
+      // Through fail(): a 413 closes the connection, so the rest of the body is never read.
+      this.listener.fail(this, new GatewayError(GW.BODY_TOO_LARGE))
+      return false
+    }
+    return true
   }
 }

@@ -12,7 +12,8 @@ export interface BodyConsumer {
 
 export class RequestBody {
   readonly res: HttpResponse
-  readonly limit: number
+  /** GATEWAY_MAX_BODY_SIZE, or lower once a plugin capped this request's body (lowerLimit). */
+  limit: number
   received = 0
   ended = false
   paused = false
@@ -33,9 +34,7 @@ export class RequestBody {
   private readonly onData = (ab: ArrayBuffer, isLast: boolean): void => {
     this.received += ab.byteLength
     if (this.received > this.limit) {
-      this.ended = true
-      this.consumer = null
-      this.held = []
+      this.overflow()
       this.onTooLarge()
       return
     }
@@ -52,6 +51,25 @@ export class RequestBody {
     if (this.heldBytes > HIGH_WATER_MARK && !this.paused && !isLast) this.pause()
   }
 
+  /**
+   * Lowers the limit for this request (request-size-limiting, in access). Every later chunk is checked
+   * against it as it arrives, so a chunked body past it gets 413 before the rest is sent. Returns false
+   * when more than `limit` bytes already arrived (the caller answers 413).
+   */
+  lowerLimit(limit: number): boolean {
+    if (limit < this.limit) this.limit = limit
+    if (this.received <= this.limit) return true
+    this.overflow()
+    return false
+  }
+
+  /** Past the limit: nothing more is held or delivered. */
+  private overflow(): void {
+    this.ended = true
+    this.consumer = null
+    this.held = []
+  }
+
   /** Hands held chunks, then every later one, to `consumer`. */
   attach(consumer: BodyConsumer): void {
     this.consumer = consumer
@@ -65,6 +83,16 @@ export class RequestBody {
     }
     for (let i = 0; i < n; i++) consumer.onBodyChunk(held[i]!, this.ended && i === n - 1)
     if (this.paused && this.consumer === consumer) this.resume()
+  }
+
+  /**
+   * Puts back a body a plugin read whole (ctx.readBody, e.g. key-auth's key_in_body), so the next
+   * consumer (the upstream exchange) still gets every byte.
+   */
+  restore(whole: Buffer): void {
+    this.consumer = null
+    this.held = whole.length === 0 ? [] : [whole]
+    this.heldBytes = whole.length
   }
 
   /** Stops delivering (the exchange ended early); later chunks are dropped. */

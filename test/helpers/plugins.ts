@@ -23,6 +23,8 @@ export interface FakeRequest extends PluginRequest {
   /** Headers added with addResponseHeader, in order. */
   responseHeaders: Array<[string, string]>
   observer: ResponseObserver | null
+  /** Every cap passed to limitBody, in order. */
+  bodyLimits: number[]
 }
 
 export function fakeRequest(over: Partial<PluginRequest> & { body?: string } = {}): FakeRequest {
@@ -59,6 +61,14 @@ export function fakeRequest(over: Partial<PluginRequest> & { body?: string } = {
       this.observer = observer
     },
     readBody: async () => Buffer.from(over.body ?? ''),
+    bodyLimits: [],
+    limitBody(maxBytes) {
+      this.bodyLimits.push(maxBytes)
+      const length = Number(this.headers.get('content-length') ?? -1)
+      if (length <= maxBytes) return true
+      this.replies.push({ status: 413, body: JSON.stringify({ message: 'Request size limit exceeded', request_id: this.requestId }), headers: [] })
+      return false
+    },
     ...over,
   }
   return ctx
