@@ -17,6 +17,8 @@ import type { Runtime } from './runtime.js'
 import type { ServiceRecord } from '../config/types.js'
 import { headerLines, requestLine } from './upstream-head.js'
 import { writeHeaderLines } from './response-headers.js'
+import { planTls, TlsListener, type Origin } from './tls-listener.js'
+import type { Snapshot } from '../config/types.js'
 
 const JSON_TYPE = 'application/json; charset=utf-8'
 
@@ -34,6 +36,10 @@ export class Listener implements ExchangeHost {
   private draining = false
   private onIdle: (() => void) | null = null
   private readonly trusted: CidrList
+  /** Requests on the plain listener. */
+  private readonly plain: Origin
+  /** The TLS listener on GATEWAY_TLS_PORT, null when it is off. */
+  readonly tls: TlsListener | null
 
   constructor(settings: Settings, runtime: Runtime, stats: WorkerStats, row: number) {
     this.settings = settings
@@ -45,29 +51,55 @@ export class Listener implements ExchangeHost {
     this.trusted = settings.trustedIps
     this.pool = new ConnectionPool({ maxIdle: settings.upstreamKeepalive, idleTimeoutMs: settings.upstreamIdleTimeoutMs, stats, statsRow: row })
     this.app = uws.App()
-    this.app.any('/*', this.onRequest)
+    this.plain = { scheme: 'http', port: this.port, sni: '', generation: null }
+    this.routes(this.app, this.plain)
+    this.tls = settings.tlsPort === null ? null : new TlsListener(settings.host, settings.tlsPort, (app, origin) => this.routes(app, origin))
   }
 
-  listen(): Promise<number> {
-    return new Promise((resolve, reject) => {
+  /** The bound TLS port, null when the TLS listener is off. */
+  get tlsPort(): number | null {
+    return this.tls === null ? null : this.tls.port
+  }
+
+  /**
+   * Registers the request handlers on one uWS router: the plain app, and the default router and each
+   * server name's router of every TLS app (uWS keeps one router per server name). Every handler the
+   * listener serves goes here, so TLS and plain requests are served alike.
+   */
+  private routes(app: TemplatedApp, origin: Origin): void {
+    app.any('/*', (res, req) => this.onRequest(res, req, origin))
+  }
+
+  /** A new Snapshot's certificates for the TLS listener; throws (old certificates stay) when they cannot be loaded. */
+  updateTls(snapshot: Snapshot): void {
+    if (this.tls !== null) this.tls.update(planTls(this.settings, snapshot.tls))
+  }
+
+  /** Listens on the plain port, then on the TLS port when it is on; resolves with the plain port. */
+  async listen(): Promise<number> {
+    await new Promise<void>((resolve, reject) => {
       this.app.listen(this.settings.host, this.settings.port, (socket) => {
         if (!socket) return reject(new Error(`cannot listen on ${this.settings.host}:${this.settings.port}`))
         this.listenSocket = socket
         this.port = uws.us_socket_local_port(socket)
-        resolve(this.port)
+        this.plain.port = this.port
+        resolve()
       })
     })
+    if (this.tls !== null) await this.tls.listen(planTls(this.settings, this.runtime.snapshot.tls))
+    return this.port
   }
 
-  private readonly onRequest = (res: HttpResponse, req: HttpRequest): void => {
-    const ctx = new RequestContext(res, req, this)
+  private onRequest(res: HttpResponse, req: HttpRequest, origin: Origin): void {
+    const ctx = new RequestContext(res, req, this, origin)
     res.onAborted(ctx.aborted)
     this.inFlight++
+    if (origin.generation !== null) origin.generation.inFlight++
     this.stats.add(this.row, STAT.REQUESTS, 1)
     this.stats.add(this.row, STAT.IN_FLIGHT, 1)
     if (ctx.framing !== FRAMING_OK) return this.fail(ctx, new GatewayError(GW.BAD_REQUEST, false, 'ambiguous request framing'))
     const rt = this.runtime
-    const match = rt.router.match(ctx.method, ctx.host, ctx.path, ctx.headers, ctx.query)
+    const match = rt.router.match(ctx.method, ctx.host, ctx.path, ctx.headers, ctx.query, origin.sni ?? hostName(ctx.host))
     if (match === null) return this.fail(ctx, new GatewayError(GW.NO_ROUTE))
     ctx.match = match
     ctx.routeName = match.route.name
@@ -77,6 +109,7 @@ export class Listener implements ExchangeHost {
       ctx.serviceName = service.name
       ctx.serviceId = service.id
     }
+    if (rt.httpsOnly[match.routeIndex] === true && !this.cameOverHttps(ctx)) return this.requireHttps(ctx, match.route.httpsRedirectStatusCode)
     if (ctx.contentLength > this.settings.maxBodySize) return this.fail(ctx, new GatewayError(GW.BODY_TOO_LARGE))
     if (ctx.hasBody) ctx.body = new RequestBody(res, this.settings.maxBodySize, () => this.fail(ctx, new GatewayError(GW.BODY_TOO_LARGE)))
     const chain = rt.access[match.routeIndex]!
@@ -99,9 +132,33 @@ export class Listener implements ExchangeHost {
     if (service === undefined) return this.fail(ctx, new GatewayError(GW.NO_SERVICE))
     const serviceIndex = match.route.service
     const balancer = rt.balancers[serviceIndex]!
-    const hashKey = balancer === null ? null : hashKeyFor(rt.snapshot.upstreams[service.upstream]!, { clientIp: ctx.clientIp, headers: ctx.headers, consumerId: null, path: ctx.path })
+    const hashKey = balancer === null ? null : hashKeyFor(rt.snapshot.upstreams[service.upstream]!, { clientIp: ctx.clientIp, headers: ctx.headers, consumerId: ctx.consumer === null ? null : ctx.consumer.id, path: ctx.path })
     const preservedHost = match.route.preserveHost && ctx.host !== '' ? ctx.host : null
     new ProxyExchange(ctx, this, rt, service, serviceIndex, balancer, hashKey, requestLine(ctx, match), headerLines(ctx, match, ctx.peerTrusted), preservedHost).start()
+  }
+
+  /** Kong's forwarded scheme: a trusted peer's X-Forwarded-Proto, else how the request reached us. */
+  private cameOverHttps(ctx: RequestContext): boolean {
+    const proto = ctx.peerTrusted ? ctx.headers.get('x-forwarded-proto') : undefined
+    return proto === undefined ? ctx.scheme === 'https' : proto.trim().toLowerCase() === 'https'
+  }
+
+  /**
+   * Kong (runloop access.before) for a route whose protocols are https only, asked over http: 426 with
+   * Upgrade, or a redirect to `https://<host><request uri>` with the route's https_redirect_status_code.
+   * Extension: the host gets this gateway's TLS port when it listens on one other than 443 (a trusted
+   * proxy's X-Forwarded-Host is used as it is). Plugins do not run, as in Kong.
+   */
+  private requireHttps(ctx: RequestContext, status: number): void {
+    const forwarded = ctx.peerTrusted ? ctx.headers.get('x-forwarded-host') : undefined
+    let host = forwarded !== undefined ? forwarded.trim() : hostName(ctx.host)
+    if (forwarded === undefined && host !== '' && this.tls !== null && this.tls.port !== 443) host += ':' + String(this.tls.port)
+    if (status === 426 || host === '') {
+      const headers: [string, string][] = [['Content-Type', JSON_TYPE], ['Connection', 'Upgrade'], ['Upgrade', 'TLS/1.2, HTTP/1.1']]
+      return this.respond(ctx, 426, errorBody(GW.HTTPS_REQUIRED.message, ctx.requestId), headers, false)
+    }
+    const uri = ctx.query === '' ? ctx.path : ctx.path + '?' + ctx.query
+    this.respond(ctx, status, '', [['Location', 'https://' + host + uri]], false)
   }
 
   /** True when the peer is in GATEWAY_TRUSTED_IPS (its X-Forwarded-* / X-Real-IP are believed). */
@@ -166,13 +223,19 @@ export class Listener implements ExchangeHost {
           size += chunk.length
           if (size > limit) return reject(new GatewayError(GW.BODY_TOO_LARGE))
           chunks.push(chunk)
-          if (isLast) resolve(Buffer.concat(chunks, size))
+          if (!isLast) return
+          // The body is still forwarded upstream afterwards: hand it back for the exchange to attach.
+          const whole = Buffer.concat(chunks, size)
+          body.restore(whole)
+          resolve(whole)
         },
       })
     })
   }
 
-  requestEnded(_ctx: RequestContext): void {
+  requestEnded(ctx: RequestContext): void {
+    const gen = ctx.origin.generation
+    if (gen !== null) this.tls!.ended(gen)
     this.inFlight--
     this.stats.add(this.row, STAT.IN_FLIGHT, -1)
     if (this.inFlight === 0 && this.onIdle !== null) this.onIdle()
@@ -185,6 +248,7 @@ export class Listener implements ExchangeHost {
       uws.us_listen_socket_close(this.listenSocket)
       this.listenSocket = null
     }
+    this.tls?.stopAccepting()
     return new Promise((resolve) => {
       const done = (): void => {
         this.pool.closeIdle()
@@ -199,6 +263,19 @@ export class Listener implements ExchangeHost {
   closeAll(): void {
     this.listenSocket = null
     ;(this.app as TemplatedApp & { close(): void }).close()
+    this.tls?.closeAll()
     this.pool.closeIdle()
   }
+}
+
+/** The Host header's name: lower-case, without the port (NGINX's $host); stands in for an unknown SNI. */
+function hostName(host: string): string {
+  let end = host.length
+  if (host.charCodeAt(0) === 91) end = host.indexOf(']') + 1 // [v6]:port
+  else {
+    const colon = host.indexOf(':')
+    if (colon !== -1) end = colon
+  }
+  const name = end <= 0 ? host : host.slice(0, end)
+  return name.toLowerCase()
 }
