@@ -1,44 +1,12 @@
 // Active health checks end to end (SPEC §3, §9): the real gateway with 2 workers ejects failing targets for
 // every worker and brings them back, keeps health across a SIGHUP reload, and shows it at GET /upstreams/{name}/health.
-import { afterEach, describe, expect, it } from 'vitest'
-import { startGateway, type RunningGateway } from '../helpers/gateway.js'
+import { describe, expect, it } from 'vitest'
+import type { RunningGateway } from '../helpers/gateway.js'
+import { healthFixtures, poolConfig } from '../helpers/health-fixtures.js'
 import { request } from '../helpers/http.js'
-import { closedPort, startUpstream, type Upstream } from '../helpers/upstream.js'
+import { closedPort, type Upstream } from '../helpers/upstream.js'
 
-const cleanups: (() => Promise<unknown>)[] = []
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c()
-})
-
-interface Backend extends Upstream {
-  /** Status for every request from now on, probes and proxied ones alike. */
-  status: number
-}
-
-/** An upstream answering `status` with its own port in the body. */
-async function backend(): Promise<Backend> {
-  const state = { status: 200 }
-  const up = await startUpstream((_req, res) => {
-    res.writeHead(state.status, { 'content-type': 'text/plain' })
-    res.end(String(up.port))
-  })
-  cleanups.push(() => up.close())
-  return Object.assign(state, up)
-}
-
-async function gateway(config: object): Promise<RunningGateway> {
-  const gw = await startGateway(config, { workers: 2 })
-  cleanups.push(() => gw.stop())
-  return gw
-}
-
-/** A service `svc` on `/p` balanced over upstream `pool`. */
-function poolConfig(targets: string[], healthchecks: object): object {
-  return {
-    upstreams: [{ name: 'pool', healthchecks, targets: targets.map((target) => ({ target })) }],
-    services: [{ name: 'svc', host: 'pool', port: 80, retries: 0, routes: [{ name: 'p', paths: ['/p'] }] }],
-  }
-}
+const { backend, gateway } = healthFixtures()
 
 const ACTIVE_HTTP = {
   active: {

@@ -1,45 +1,13 @@
 // Passive health checks end to end (SPEC §4, README "Health checks"): the real gateway with 2 workers counts
 // proxied outcomes into the shared health table, ejects a target for every worker at once, and half-opens it.
 import http from 'node:http'
-import { afterEach, describe, expect, it } from 'vitest'
-import { startGateway, type RunningGateway } from '../helpers/gateway.js'
+import { describe, expect, it } from 'vitest'
+import type { RunningGateway } from '../helpers/gateway.js'
+import { healthFixtures, poolConfig, type Backend } from '../helpers/health-fixtures.js'
 import { request } from '../helpers/http.js'
-import { closedPort, startRawUpstream, startUpstream, type Upstream } from '../helpers/upstream.js'
+import { closedPort, startRawUpstream, type Upstream } from '../helpers/upstream.js'
 
-const cleanups: (() => Promise<unknown>)[] = []
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c()
-})
-
-interface Backend extends Upstream {
-  /** Status for every request from now on. */
-  status: number
-}
-
-/** An upstream answering `status` with its own port in the body. */
-async function backend(): Promise<Backend> {
-  const state = { status: 200 }
-  const up = await startUpstream((_req, res) => {
-    res.writeHead(state.status, { 'content-type': 'text/plain' })
-    res.end(String(up.port))
-  })
-  cleanups.push(() => up.close())
-  return Object.assign(state, up)
-}
-
-async function gateway(config: object): Promise<RunningGateway> {
-  const gw = await startGateway(config, { workers: 2 })
-  cleanups.push(() => gw.stop())
-  return gw
-}
-
-/** A service `svc` on `/p` balanced (round-robin) over upstream `pool`. */
-function poolConfig(targets: string[], healthchecks: object, service: object = {}): object {
-  return {
-    upstreams: [{ name: 'pool', healthchecks, targets: targets.map((target) => ({ target })) }],
-    services: [{ name: 'svc', host: 'pool', port: 80, retries: 0, ...service, routes: [{ name: 'p', paths: ['/p'] }] }],
-  }
-}
+const { backend, gateway, track } = healthFixtures()
 
 const at = (up: Upstream): string => `127.0.0.1:${up.port}`
 
@@ -119,7 +87,7 @@ async function connectionPerWorker(gw: RunningGateway, workers = 2): Promise<Pin
     const moved = after.findIndex((n, i) => n !== before[i])
     if (moved >= 0 && found[moved] === undefined) {
       found[moved] = conn
-      cleanups.push(async () => conn.close())
+      track(async () => conn.close())
     } else {
       conn.close()
     }
@@ -222,7 +190,7 @@ describe('passive timeouts', () => {
   it('ejects a target that accepts and never answers after the first read timeout', async () => {
     const live = await backend()
     const stall = await startRawUpstream(() => null)
-    cleanups.push(() => stall.close())
+    track(() => stall.close())
     const gw = await gateway(poolConfig([at(stall), at(live)], { passive: { unhealthy: { timeouts: 1 } } }, { retries: 1, read_timeout: 200 }))
 
     // The attempt that times out is retried on the live target: the client never sees it.
