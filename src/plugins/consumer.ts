@@ -30,8 +30,9 @@ export function authenticate(ctx: PluginRequest, consumer: ConsumerRef, credenti
 
 /**
  * Kong's rule for stacked auth plugins configured with `anonymous`: a request another auth plugin already
- * authenticated with a real credential is left alone (the plugins act as a logical OR).
+ * authenticated with a real credential (with or without a consumer) is left alone (a logical OR).
  */
 export function alreadyAuthenticated(ctx: PluginRequest): boolean {
-  return ctx.consumer !== null && ctx.credentialId !== null
+  // Kong checks the credential: a token accepted without a mapped consumer counts too.
+  return ctx.credentialId !== null
 }

@@ -59,6 +59,8 @@ export interface PluginRequest {
   readonly headers: Map<string, string>
   readonly clientIp: string
   readonly scheme: 'http' | 'https'
+  /** The peer is a trusted proxy (GATEWAY_TRUSTED_IPS), so its X-Forwarded-* headers are believed. */
+  readonly peerTrusted?: boolean
   readonly host: string
   readonly port: number
   readonly requestId: string

@@ -1,7 +1,7 @@
 // Secrets are never shown by GET /config: values of credential-like fields become "<redacted>".
 // Matching is by field name, so a new plugin's `password` or `client_secret` is covered without a list per plugin.
 
-const SECRET_FIELD = /^(password|secret|client_secret|key|private_key|token|access_token|refresh_token|introspection_client_secret|cert_key)$|_secret$|_password$/i
+const SECRET_FIELD = /^(password|secret|client_secret|key|private_key|key_alt|token|access_token|refresh_token|introspection_client_secret|provision_key|cert_key)$|_secret$|_password$/i
 
 export function redact(value: unknown, field = ''): unknown {
   if (Array.isArray(value)) return value.map((v) => redact(v, field))

@@ -186,13 +186,16 @@ export class RequestContext implements PluginRequest {
   setUpstreamHeader(name: string, value: string | null): void {
     const lower = name.toLowerCase()
     if (value === null) {
-      if (!this.headers.delete(lower)) return
-    } else {
-      if (CRLF.test(value)) return
-      this.headers.set(lower, value)
+      // Removing a header the client sent: the lines collected from uWS no longer match; rebuild from the Map.
+      if (this.headers.delete(lower)) this.forwardLines = null
+      return
     }
-    // The lines collected from uWS no longer match: the head is rebuilt from the Map.
-    this.forwardLines = null
+    if (CRLF.test(value)) return
+    const replaces = this.headers.has(lower)
+    this.headers.set(lower, value)
+    // A new header (X-Consumer-ID …) is one more line; replacing one the client sent needs the rebuild.
+    if (replaces) this.forwardLines = null
+    else if (this.forwardLines !== null && !alwaysDropped(lower)) this.forwardLines += name + ': ' + value + '\r\n'
   }
 
   setUpstreamQuery(query: string): void {
