@@ -22,7 +22,7 @@ import { installCleanup, start, stop, tail } from './lib/procs.mjs'
 import { freePorts, get, waitUntil } from './lib/net.mjs'
 import { BODY, INSTALL_HINT, findNginx, nginxVersion, proxyConf, startNginx, upstreamConf } from './lib/nginx.mjs'
 import { chooseLoader } from './lib/load.mjs'
-import { startGateway } from './lib/gateway.mjs'
+import { SCENARIOS, startGateway } from './lib/gateway.mjs'
 import { machineInfo } from './lib/machine.mjs'
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
@@ -34,9 +34,9 @@ Usage: node native-bench/run.mjs [--only proxy|micro] [--targets LIST] [--check]
 
   --only proxy      only the proxy comparison (direct, nginx, gateway)
   --only micro      only the micro-benchmarks (router-bench.ts, parser-bench.ts, hot-path-bench.ts)
-  --targets LIST    comma list of rows: direct,nginx,gateway,rate-limit,cache (default: all)
-                    rate-limit = gateway (1 worker) + rate-limiting (local); cache = gateway (1 worker)
-                    answering every request from proxy-cache
+  --targets LIST    comma list of rows: direct,nginx,gateway,rate-limit,cache,key-auth-rl,
+                    jwt-hs256,jwt-rs256 (default: all). The plugin rows run 1 worker: rate-limiting
+                    (local), every request a proxy-cache hit, key-auth + rate-limiting, jwt HS256/RS256
   --check           exit 1 unless the gateway with 1 worker reaches >= 0.8x NGINX req/s
                     with p99 <= 2x NGINX's (the acceptance bar)
 
@@ -47,12 +47,15 @@ Environment: BENCH_DURATION=10s BENCH_WARMUP=2s BENCH_CONNECTIONS=64 BENCH_THREA
   (the bench sets GATEWAY_ACCESS_LOG=off and GATEWAY_LOG_LEVEL=warn unless you set them).
 `
 
-const TARGETS = ['direct', 'nginx', 'gateway', 'rate-limit', 'cache']
-/** Scenario rows: one worker, the plain proxy's config plus plugins (lib/gateway.mjs SCENARIO_PLUGINS). */
-const SCENARIOS = [
-  { id: 'rate-limit', label: 'gateway + rate-limiting (1 worker)' },
-  { id: 'cache', label: 'gateway cache hit (1 worker)' },
+/** Scenario rows: one worker, the plain proxy's config plus plugins (lib/gateway.mjs SCENARIOS), and their bars. */
+const SCENARIO_ROWS = [
+  { id: 'rate-limit', label: 'gateway + rate-limiting (1 worker)', bar: 'cost ≤ 5 %', maxCost: 0.05 },
+  { id: 'cache', label: 'gateway cache hit (1 worker)', bar: '≥ 1.5× the plain proxy', minRatio: 1.5 },
+  { id: 'key-auth-rl', label: 'gateway + key-auth + rate-limiting (1 worker)', bar: 'cost ≤ 15 %', maxCost: 0.15 },
+  { id: 'jwt-hs256', label: 'gateway + jwt HS256 (1 worker)', bar: 'cost ≤ 20 %', maxCost: 0.2 },
+  { id: 'jwt-rs256', label: 'gateway + jwt RS256 (1 worker)', bar: 'cost ≤ 35 %', maxCost: 0.35 },
 ]
+const TARGETS = ['direct', 'nginx', 'gateway', ...SCENARIO_ROWS.map((r) => r.id)]
 
 // Acceptance bar from the issue: single worker, small body, 64 connections.
 const BAR_RPS = 0.8
@@ -155,8 +158,8 @@ function table(rows) {
 // ---------------------------------------------------------------------------- proxy rows
 
 /** GET / once and check the small body comes back: catches a mis-wired target before loading it. */
-async function sanity(url) {
-  const res = await get(url, 3000)
+async function sanity(url, headers = {}) {
+  const res = await get(url, 3000, headers)
   if (res.status !== 200) {
     throw new Error(`GET ${url} answered ${res.status} instead of 200: ${res.body.slice(0, 200).replace(/\s+/g, ' ')}`)
   }
@@ -167,9 +170,9 @@ async function sanity(url) {
 /** Warm-up then one measured run against `url`. */
 async function measureOnce(loader, label, url, opts) {
   process.stdout.write(`  ${label}: warm-up ${opts.warmupS}s … `)
-  await loader.run(url, { connections: opts.connections, durationS: opts.warmupS, threads: opts.threads })
+  await loader.run(url, { connections: opts.connections, durationS: opts.warmupS, threads: opts.threads, headers: opts.headers })
   process.stdout.write(`measuring ${opts.durationS}s … `)
-  const r = await loader.run(url, { connections: opts.connections, durationS: opts.durationS, threads: opts.threads })
+  const r = await loader.run(url, { connections: opts.connections, durationS: opts.durationS, threads: opts.threads, headers: opts.headers })
   console.log(`${fmtRps(r.rps)} req/s, p50 ${fmtMs(r.p50Ms)}, p99 ${fmtMs(r.p99Ms)}, errors ${r.errors}`)
   delete r.raw
   return r
@@ -223,7 +226,7 @@ async function runProxy(opts, results) {
     console.log(`may be the bottleneck and compress the differences). To install wrk: ${INSTALL_HINT}`)
   }
 
-  const [upstreamPort, nginxPort, ...gwPorts] = await freePorts(3 + 2 * (opts.gatewayWorkers.length + SCENARIOS.length))
+  const [upstreamPort, nginxPort, ...gwPorts] = await freePorts(3 + 2 * (opts.gatewayWorkers.length + SCENARIO_ROWS.length))
   let upstream
   try {
     upstream = await startUpstream(nginxBin, opts, upstreamPort)
@@ -280,14 +283,16 @@ async function runProxy(opts, results) {
     }
   }
 
-  for (const [i, scenario] of SCENARIOS.entries()) {
-    if (!opts.targets.has(scenario.id)) continue
+  for (const [i, row] of SCENARIO_ROWS.entries()) {
+    if (!opts.targets.has(row.id)) continue
     const at = 2 * (opts.gatewayWorkers.length + i)
+    const scenario = SCENARIOS[row.id]()
     targets.push({
-      id: scenario.id,
-      label: scenario.label,
-      short: scenario.label,
-      start: () => startGateway(ROOT, { workers: 1, port: gwPorts[at], adminPort: gwPorts[at + 1], upstreamPort, scenario: scenario.id }),
+      id: row.id,
+      label: row.label,
+      short: row.label,
+      headers: scenario.headers,
+      start: () => startGateway(ROOT, { workers: 1, port: gwPorts[at], adminPort: gwPorts[at + 1], upstreamPort, scenario }),
     })
   }
 
@@ -297,7 +302,7 @@ async function runProxy(opts, results) {
       try {
         t.running = await t.start()
         t.url = `http://127.0.0.1:${t.running.port}/`
-        await sanity(t.url)
+        await sanity(t.url, t.headers)
         t.runs = []
       } catch (err) {
         t.error = err.message
@@ -309,7 +314,7 @@ async function runProxy(opts, results) {
       for (const t of targets) {
         if (t.error) continue
         try {
-          t.runs.push(await measureOnce(loader, t.short, t.url, opts))
+          t.runs.push(await measureOnce(loader, t.short, t.url, { ...opts, headers: t.headers ?? {} }))
         } catch (err) {
           t.error = err.message
           console.log(`FAILED — ${err.message.split('\n')[0]}`)
@@ -342,10 +347,13 @@ async function runProxy(opts, results) {
   console.log('× NGINX = req/s ÷ NGINX req/s (higher is better); p99 × NGINX = p99 ÷ NGINX p99 (lower is better).')
   const plain = rows.find((r) => r.id === 'gateway-1' && r.ok)
   if (plain) {
-    const rl = rows.find((r) => r.id === 'rate-limit' && r.ok)
-    const cache = rows.find((r) => r.id === 'cache' && r.ok)
-    if (rl) console.log(`rate-limiting (local) costs ${((1 - rl.rps / plain.rps) * 100).toFixed(1)} % of the plain proxy's req/s (bar: ≤ 5 %)`)
-    if (cache) console.log(`cache hits run at ${fmtRatio(cache.rps / plain.rps)} the plain proxy's req/s (bar: ≥ 1.5×)`)
+    for (const row of SCENARIO_ROWS) {
+      const r = rows.find((x) => x.id === row.id && x.ok)
+      if (!r) continue
+      r.vsPlain = r.rps / plain.rps
+      const figure = row.maxCost !== undefined ? `costs ${((1 - r.vsPlain) * 100).toFixed(1)} % of` : `runs at ${fmtRatio(r.vsPlain)}`
+      console.log(`${row.label}: ${figure} the plain proxy's req/s (bar: ${row.bar})`)
+    }
   }
   results.proxy.verdict = verdict(rows, opts)
   console.log(results.proxy.verdict.text)
@@ -377,7 +385,7 @@ function verdict(rows, opts) {
 
 async function runMicro(results) {
   results.micro = []
-  for (const file of ['router-bench.ts', 'parser-bench.ts', 'hot-path-bench.ts', 'rate-table-bench.ts']) {
+  for (const file of ['router-bench.ts', 'parser-bench.ts', 'hot-path-bench.ts', 'rate-table-bench.ts', 'jwt-bench.ts']) {
     const full = path.join(HERE, file)
     const rel = path.relative(ROOT, full)
     console.log(`\n## ${rel}\n`)

@@ -1,5 +1,6 @@
 // Starts this gateway's CLI (dist/cli.js) for the benchmark with a one-route config pointing at
 // the benchmark upstream, waits for the admin /health to answer 200, and stops it afterwards.
+import { createHmac, generateKeyPairSync, sign } from 'node:crypto'
 import { existsSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { makeTempDir, removeTempDir, start, stop, tail } from './procs.mjs'
@@ -10,16 +11,48 @@ export function gatewayCli(root, env = process.env) {
   return path.resolve(root, env.BENCH_GATEWAY_CLI || path.join('dist', 'cli.js'))
 }
 
-/** Plugins of the scenario rows: the plain proxy has none. */
-export const SCENARIO_PLUGINS = {
-  plain: [],
-  // One bucket (the client IP) with a limit the load never reaches: every request pays a full decision.
-  'rate-limit': [{ name: 'rate-limiting', config: { second: 65535, policy: 'local', limit_by: 'ip' } }],
-  // After the first request every request is a hit served from the shared store.
-  cache: [{ name: 'proxy-cache', config: { strategy: 'memory', content_type: ['text/plain'], cache_ttl: 3600 } }],
+const RATE_LIMIT = { name: 'rate-limiting', config: { second: 65535, policy: 'local', limit_by: 'ip' } }
+const JWT_ISSUER = 'native-bench'
+const HS_SECRET = 'native-bench-hs256-secret-of-32-bytes!'
+const RSA = generateKeyPairSync('rsa', { modulusLength: 2048 })
+
+const b64url = (data) => Buffer.from(data).toString('base64url')
+
+/** A token as a client of the JWT rows sends it (signed here with node:crypto, verified by the gateway). */
+function jwtFor(alg) {
+  const head = `${b64url(JSON.stringify({ alg, typ: 'JWT' }))}.${b64url(JSON.stringify({ iss: JWT_ISSUER, exp: Math.floor(Date.now() / 1000) + 86400 }))}`
+  const sig = alg === 'HS256' ? createHmac('sha256', HS_SECRET).update(head).digest() : sign('sha256', Buffer.from(head), RSA.privateKey)
+  return `${head}.${b64url(sig)}`
 }
 
-export function benchConfig(upstreamPort, scenario = 'plain') {
+/**
+ * The scenario rows: plugins on the bench service, consumers, and the headers the load generator sends.
+ * The plain proxy has none; the others pay a full decision on every request.
+ */
+export const SCENARIOS = {
+  plain: () => ({ plugins: [], consumers: [], headers: {} }),
+  // One bucket (the client IP) with a limit the load never reaches.
+  'rate-limit': () => ({ plugins: [RATE_LIMIT], consumers: [], headers: {} }),
+  // After the first request every request is a hit served from the shared store.
+  cache: () => ({ plugins: [{ name: 'proxy-cache', config: { strategy: 'memory', content_type: ['text/plain'], cache_ttl: 3600 } }], consumers: [], headers: {} }),
+  'key-auth-rl': () => ({
+    plugins: [{ name: 'key-auth', config: {} }, RATE_LIMIT],
+    consumers: [{ username: 'bench', keyauth_credentials: [{ key: 'native-bench-key' }] }],
+    headers: { apikey: 'native-bench-key' },
+  }),
+  'jwt-hs256': () => ({
+    plugins: [{ name: 'jwt', config: {} }],
+    consumers: [{ username: 'bench', jwt_secrets: [{ key: JWT_ISSUER, algorithm: 'HS256', secret: HS_SECRET }] }],
+    headers: { authorization: `Bearer ${jwtFor('HS256')}` },
+  }),
+  'jwt-rs256': () => ({
+    plugins: [{ name: 'jwt', config: {} }],
+    consumers: [{ username: 'bench', jwt_secrets: [{ key: JWT_ISSUER, algorithm: 'RS256', rsa_public_key: RSA.publicKey.export({ type: 'spki', format: 'pem' }) }] }],
+    headers: { authorization: `Bearer ${jwtFor('RS256')}` },
+  }),
+}
+
+export function benchConfig(upstreamPort, scenario = SCENARIOS.plain()) {
   return {
     _format_version: '3.0',
     services: [
@@ -27,9 +60,10 @@ export function benchConfig(upstreamPort, scenario = 'plain') {
         name: 'bench',
         url: `http://127.0.0.1:${upstreamPort}`,
         routes: [{ name: 'bench', paths: ['/'] }],
-        plugins: SCENARIO_PLUGINS[scenario],
+        plugins: scenario.plugins,
       },
     ],
+    consumers: scenario.consumers,
   }
 }
 
@@ -58,7 +92,7 @@ export function gatewayEnv({ workers, port, adminPort, configPath }, env = proce
  * GET /health on the admin port is 200. Throws an Error with a clear message (and the
  * gateway's last output lines) if it is not built, exits, or does not become healthy.
  */
-export async function startGateway(root, { workers, port, adminPort, upstreamPort, scenario = 'plain', timeoutMs = 20000 }) {
+export async function startGateway(root, { workers, port, adminPort, upstreamPort, scenario = SCENARIOS.plain(), timeoutMs = 20000 }) {
   const cli = gatewayCli(root)
   if (!existsSync(cli)) throw new Error(`${path.relative(root, cli) || cli} is missing: run npm run build first`)
   const dir = makeTempDir('native-bench-gateway-')

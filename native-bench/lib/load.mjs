@@ -68,9 +68,11 @@ export function parseWrk(out) {
 }
 
 /** One wrk run; resolves the parsed result (with the raw text) or throws. */
-export async function runWrk(bin, url, { connections, durationS, threads }) {
+export async function runWrk(bin, url, { connections, durationS, threads, headers = {} }) {
   const t = Math.max(1, Math.min(threads, connections))
-  const args = ['-t', String(t), '-c', String(connections), '-d', `${durationS}s`, '--latency', '--timeout', '5s', url]
+  const args = ['-t', String(t), '-c', String(connections), '-d', `${durationS}s`, '--latency', '--timeout', '5s']
+  for (const [name, value] of Object.entries(headers)) args.push('-H', `${name}: ${value}`)
+  args.push(url)
   const proc = start(bin, args, { name: 'wrk' })
   await proc.done
   if (proc.spawnError) throw new Error(`wrk could not start: ${proc.spawnError.message}`)
@@ -79,10 +81,10 @@ export async function runWrk(bin, url, { connections, durationS, threads }) {
 }
 
 /** One autocannon run (in this process, pipelining 1). */
-export async function runAutocannon(root, url, { connections, durationS }) {
+export async function runAutocannon(root, url, { connections, durationS, headers = {} }) {
   const require = createRequire(`${root}/package.json`)
   const autocannon = require('autocannon')
-  const result = await autocannon({ url, connections, duration: durationS, pipelining: 1 })
+  const result = await autocannon({ url, connections, duration: durationS, pipelining: 1, headers })
   const non2xx = result.non2xx ?? 0
   const errors = (result.errors ?? 0) + non2xx
   return {

@@ -23,9 +23,9 @@ export async function freePorts(n) {
 }
 
 /** GET a loopback URL with a fresh connection; resolves { status, headers, body } or rejects. */
-export function get(url, timeoutMs = 2000) {
+export function get(url, timeoutMs = 2000, headers = {}) {
   return new Promise((resolve, reject) => {
-    const req = http.get(url, { agent: false, timeout: timeoutMs }, (res) => {
+    const req = http.get(url, { agent: false, timeout: timeoutMs, headers }, (res) => {
       const chunks = []
       res.on('data', (c) => chunks.push(c))
       res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }))

@@ -4,9 +4,10 @@ import { arrayOf, atLeastOneOf, bool, int, oneOf, record, str, type EntityCheck,
 import { id, parentRef, tags, timestamp } from '../typedefs.js'
 import { pluginSchema } from './plugins.js'
 
+/** Kong 3.x's jwt_secrets algorithms (the jwt plugin verifies exactly these). */
 export const JWT_ALGORITHMS = [
-  'HS256', 'HS384', 'HS512', 'RS256', 'RS384', 'RS512', 'ES256', 'ES384', 'ES512', 'PS256', 'PS384', 'PS512', 'EdDSA',
-]
+  'HS256', 'HS384', 'HS512', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA',
+] as const
 
 const bookkeeping = () => ({ id: id(), consumer: parentRef('consumer'), tags: tags(), created_at: timestamp() })
 
