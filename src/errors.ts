@@ -28,6 +28,8 @@ export const GW = Object.freeze({
   UPSTREAM_BAD_RESPONSE: kind('GW_UPSTREAM_BAD_RESPONSE', 502, 'An invalid response was received from the upstream server', 'upstream'),
   INTERNAL: kind('GW_INTERNAL', 500, 'An unexpected error occurred', 'internal'),
   SHUTTING_DOWN: kind('GW_SHUTTING_DOWN', 503, 'The gateway is shutting down', 'internal'),
+  /** Kong: a route whose protocols are https only, asked over plain http, with https_redirect_status_code 426. */
+  HTTPS_REQUIRED: kind('GW_HTTPS_REQUIRED', 426, 'Please use HTTPS protocol', 'downstream'),
 })
 
 /** Kong's JSON error body with our request id (SPEC §4). */

@@ -1,6 +1,9 @@
 // Environment variables → typed Settings (SPEC §2). Every value is checked once at start-up;
 // an invalid one is an error naming the variable, never a silent default.
+import { createPrivateKey, X509Certificate } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
+import { resolve } from 'node:path'
 import { parseCidrList, type CidrList } from './net/cidr.js'
 import { redisTargetFromUrl } from './redis/connection.js'
 
@@ -25,6 +28,11 @@ export interface Settings {
   cacheSizeBytes: number
   /** GATEWAY_REDIS_URL, checked; null when unset. */
   redisUrl: string | null
+  /** GATEWAY_TLS_PORT: the TLS listener's port (0 = any free port), null = no TLS listener. */
+  tlsPort: number | null
+  /** GATEWAY_TLS_CERT / GATEWAY_TLS_KEY: absolute PEM file paths of the default certificate, or null. */
+  tlsCert: string | null
+  tlsKey: string | null
 }
 
 type Env = Record<string, string | undefined>
@@ -87,6 +95,51 @@ function redisUrl(env: Env): string | null {
   return raw.trim()
 }
 
+/** GATEWAY_TLS_PORT: unset, '' or 'off' → null (no TLS listener). */
+function tlsPort(env: Env, plainPort: number): number | null {
+  const raw = env.GATEWAY_TLS_PORT
+  if (raw === undefined || raw.trim() === '' || raw.trim().toLowerCase() === 'off') return null
+  const port = int(env, 'GATEWAY_TLS_PORT', 0, 0, 65535)
+  if (port !== 0 && port === plainPort) fail('GATEWAY_TLS_PORT', raw, `must differ from GATEWAY_PORT (${plainPort})`)
+  return port
+}
+
+function readPem(name: string, raw: string): string {
+  try {
+    return readFileSync(raw, 'utf8')
+  } catch (err) {
+    return fail(name, raw, `cannot read the file: ${(err as Error).message}`)
+  }
+}
+
+/**
+ * GATEWAY_TLS_CERT / GATEWAY_TLS_KEY: set together, readable, PEM, and matching. Read once here so a bad
+ * file stops start-up with the variable's name (uWS itself would only say "App construction failed").
+ */
+function tlsFiles(env: Env): { tlsCert: string | null; tlsKey: string | null } {
+  const cert = env.GATEWAY_TLS_CERT?.trim() ?? ''
+  const key = env.GATEWAY_TLS_KEY?.trim() ?? ''
+  if (cert === '' && key === '') return { tlsCert: null, tlsKey: null }
+  if (cert === '') fail('GATEWAY_TLS_CERT', cert, 'must be set together with GATEWAY_TLS_KEY')
+  if (key === '') fail('GATEWAY_TLS_KEY', key, 'must be set together with GATEWAY_TLS_CERT')
+  let x509: X509Certificate
+  try {
+    x509 = new X509Certificate(readPem('GATEWAY_TLS_CERT', cert))
+  } catch (err) {
+    if (err instanceof SettingsError) throw err
+    return fail('GATEWAY_TLS_CERT', cert, `not a PEM certificate: ${(err as Error).message}`)
+  }
+  let matches: boolean
+  try {
+    matches = x509.checkPrivateKey(createPrivateKey(readPem('GATEWAY_TLS_KEY', key)))
+  } catch (err) {
+    if (err instanceof SettingsError) throw err
+    return fail('GATEWAY_TLS_KEY', key, `not an unencrypted PEM private key: ${(err as Error).message}`)
+  }
+  if (!matches) fail('GATEWAY_TLS_KEY', key, 'does not match the certificate in GATEWAY_TLS_CERT')
+  return { tlsCert: resolve(cert), tlsKey: resolve(key) }
+}
+
 export function readSettings(env: Env = process.env): Settings {
   const logLevel = str(env, 'GATEWAY_LOG_LEVEL', 'info')
   if (!LOG_LEVELS.includes(logLevel)) fail('GATEWAY_LOG_LEVEL', logLevel, `must be one of ${LOG_LEVELS.join(', ')}`)
@@ -96,11 +149,12 @@ export function readSettings(env: Env = process.env): Settings {
   } catch (err) {
     return fail('GATEWAY_TRUSTED_IPS', env.GATEWAY_TRUSTED_IPS ?? '', (err as Error).message)
   }
+  const port = int(env, 'GATEWAY_PORT', 8000, 0, 65535)
   return {
     configPath: str(env, 'GATEWAY_CONFIG', 'config/gateway.yaml'),
     workers: int(env, 'GATEWAY_WORKERS', availableParallelism(), 1, 256),
     host: str(env, 'GATEWAY_HOST', '0.0.0.0'),
-    port: int(env, 'GATEWAY_PORT', 8000, 0, 65535),
+    port,
     adminHost: str(env, 'GATEWAY_ADMIN_HOST', '127.0.0.1'),
     adminPort: int(env, 'GATEWAY_ADMIN_PORT', 8001, 0, 65535),
     adminToken: env.GATEWAY_ADMIN_TOKEN ? env.GATEWAY_ADMIN_TOKEN : null,
@@ -114,5 +168,7 @@ export function readSettings(env: Env = process.env): Settings {
     rateLimitSlots: powerOfTwo(env, 'GATEWAY_RATELIMIT_SLOTS', 65_536, 1024, 1 << 26),
     cacheSizeBytes: int(env, 'GATEWAY_CACHE_SIZE_MB', 64, 1, 2047) * 1024 ** 2,
     redisUrl: redisUrl(env),
+    tlsPort: tlsPort(env, port),
+    ...tlsFiles(env),
   }
 }

@@ -8,6 +8,7 @@ import type {
 } from './types.js'
 import { formatHostPort } from './typedefs.js'
 import { compileActiveChecks, compilePassiveChecks } from './health-checks.js'
+import { compileTls, serviceTls, upstreamClientCertificate } from './compile-tls.js'
 
 /**
  * Gives health slots to targets, one per identity in the order given. The default numbers them 0…n-1;
@@ -176,6 +177,7 @@ export function compileSnapshot(
       hashOnUriCapture: u.hash_on_uri_capture,
       hashFallbackUriCapture: u.hash_fallback_uri_capture,
       hostHeader: u.host_header,
+      clientCertificate: upstreamClientCertificate(u, config),
       slots: u.slots,
       targets: u.targets.map((t): TargetRecord => ({ target: t.target, host: t.host, port: t.port, weight: t.weight, healthSlot: slots[taken++] })),
       healthchecks: structuredClone(u.healthchecks),
@@ -198,6 +200,7 @@ export function compileSnapshot(
       writeTimeout: s.write_timeout,
       readTimeout: s.read_timeout,
       tlsVerify: s.tls_verify ?? false,
+      ...serviceTls(s, config),
       upstream,
       // With an upstream the balancer picks targets; this one is unused and has no health slot (-1).
       target: {
@@ -218,7 +221,7 @@ export function compileSnapshot(
   const plugins = config.plugins.flatMap((p) => (p.enabled ? [compilePlugin(p, names)] : []))
 
   const consumers = config.consumers.map((c, i) => compileConsumer(c, names.consumers[i]!))
-  const body = { services, routes, upstreams, plugins, consumers, healthSlots: slots.reduce((size, slot) => Math.max(size, slot + 1), 0) }
+  const body = { services, routes, upstreams, plugins, consumers, tls: compileTls(config), healthSlots: slots.reduce((size, slot) => Math.max(size, slot + 1), 0) }
   const hash = createHash('sha256').update(canonicalJson(body)).digest('hex').slice(0, 16)
   return { hash, source, loadedAt, ...body }
 }

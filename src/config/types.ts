@@ -47,6 +47,8 @@ export interface UpstreamRecord {
   hashFallbackUriCapture?: string | null
   /** Host header sent upstream when the service points at this upstream and preserve_host is off. */
   hostHeader: string | null
+  /** Index into Snapshot.tls.certificates used for mTLS when the service sets none, -1 = none (optional as above). */
+  clientCertificate?: number
   slots: number
   targets: TargetRecord[]
   healthchecks: Record<string, unknown>
@@ -112,6 +114,13 @@ export interface ServiceRecord {
   writeTimeout: number
   readTimeout: number
   tlsVerify: boolean
+  // TLS to the upstream (compile-tls.ts); optional only so hand-built records stay short.
+  /** Index into Snapshot.tls.certificates presented as client certificate (mTLS), -1 = none. */
+  clientCertificate?: number
+  /** Indexes into Snapshot.tls.caCertificates: the trust store when tlsVerify is on; empty = system CAs. */
+  caCertificates?: number[]
+  /** Longest verified chain (OpenSSL verify depth: intermediates allowed), null = no limit. */
+  tlsVerifyDepth?: number | null
   /** Index into Snapshot.upstreams when `host` names an upstream, else -1 (then `target` is used). */
   upstream: number
   /** The single target used when `upstream` is -1 (health slot included so passive checks still work). */
@@ -187,6 +196,32 @@ export interface Snapshot {
   upstreams: UpstreamRecord[]
   plugins: PluginInstance[]
   consumers: ConsumerRecord[]
+  /** Certificates for the TLS listener and upstream mTLS, and CA certificates (always set by compileSnapshot). */
+  tls?: TlsRecords
   /** Size the health table needs: one more than the highest health slot used (slots stay stable across reloads, so there may be gaps). */
   healthSlots: number
+}
+
+/** One `certificates` entity: PEM strings as validated, and the server names it is served for. */
+export interface CertificateRecord {
+  id: string
+  /** sha256 of cert + key (first 16 hex chars): what pools and the TLS listener compare across reloads. */
+  digest: string
+  cert: string
+  key: string
+  certAlt: string | null
+  keyAlt: string | null
+  /** Lower-case server names, exact or `*.example.com`. */
+  snis: string[]
+}
+
+export interface CaCertificateRecord {
+  id: string
+  digest: string
+  cert: string
+}
+
+export interface TlsRecords {
+  certificates: CertificateRecord[]
+  caCertificates: CaCertificateRecord[]
 }

@@ -16,6 +16,7 @@ import { HealthSlots } from './health-slots.js'
 import { redact } from './redact.js'
 import { WorkerSet } from './workers.js'
 import { VERSION } from '../version.js'
+import { defaultCertificateProblem } from '../config/compile-tls.js'
 
 export class Gateway {
   readonly settings: Settings
@@ -31,6 +32,8 @@ export class Gateway {
   snapshot: Snapshot
   document: unknown
   port = 0
+  /** The TLS listener's port, null when GATEWAY_TLS_PORT is off. */
+  tlsPort: number | null = null
   reloads = { ok: 0, failed: 0 }
   private readonly startedAt = Date.now()
   private draining = false
@@ -62,10 +65,13 @@ export class Gateway {
   }
 
   async start(): Promise<void> {
-    this.port = await this.workers.start(this.settings.port, this.settings.host)
+    const tlsProblem = this.tlsProblem(this.snapshot)
+    if (tlsProblem !== null) throw new Error(tlsProblem)
+    this.port = await this.workers.start(this.settings.port, this.settings.host, this.settings.tlsPort)
+    this.tlsPort = this.workers.tlsPort
     await this.admin.listen(this.settings.adminHost, this.settings.adminPort)
     this.healthChecker.update(this.snapshot)
-    this.log.info({ port: this.port, admin: `${this.settings.adminHost}:${this.admin.port}`, workers: this.settings.workers, config: this.snapshot.hash }, 'gateway started')
+    this.log.info({ port: this.port, tlsPort: this.tlsPort, admin: `${this.settings.adminHost}:${this.admin.port}`, workers: this.settings.workers, config: this.snapshot.hash }, 'gateway started')
   }
 
   /** Re-reads the config file; on any problem logs every error and keeps the running config. */
@@ -77,6 +83,12 @@ export class Gateway {
       return false
     }
     for (const warning of result.warnings) this.log.warn({ warning }, 'config warning')
+    const tlsProblem = this.tlsProblem(result.snapshot)
+    if (tlsProblem !== null) {
+      this.reloads.failed++
+      this.log.error({ errors: [tlsProblem] }, 'reload rejected: config is invalid, nothing changed')
+      return false
+    }
     // Slots first: new targets' slots are cleared before any worker can route to them.
     this.healthSlots.commit(result.snapshot)
     this.healthChecker.update(result.snapshot)
@@ -97,6 +109,11 @@ export class Gateway {
     this.admin.close()
   }
 
+  /** A TLS listener needs a default certificate: GATEWAY_TLS_CERT/KEY or a config certificate. */
+  private tlsProblem(snapshot: Snapshot): string | null {
+    return defaultCertificateProblem(this.settings.tlsPort, this.settings.tlsCert !== null, snapshot.tls)
+  }
+
   ready(): boolean {
     return !this.draining && this.workers.allReady()
   }
@@ -114,6 +131,7 @@ export class Gateway {
       version: VERSION,
       uptime_s: Math.floor((Date.now() - this.startedAt) / 1000),
       config_hash: this.snapshot.hash,
+      ports: { proxy: this.port, tls: this.tlsPort },
       workers: { configured: this.workers.count, ready: workers.filter((w) => w.ready).length, restarts: this.workers.restarts, threads: workers },
       requests: s.sum(STAT.REQUESTS),
       errors: s.sum(STAT.ERRORS),

@@ -18,7 +18,7 @@ export interface WorkerInit {
 export type PrimaryMessage = { type: 'snapshot'; snapshot: Snapshot } | { type: 'drain' } | { type: 'terminate' }
 
 export type WorkerMessage =
-  | { type: 'ready'; port: number }
+  | { type: 'ready'; port: number; tlsPort: number | null }
   | { type: 'applied'; hash: string }
   | { type: 'apply-failed'; hash: string; error: string }
   | { type: 'listen-failed'; error: string }

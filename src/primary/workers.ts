@@ -21,6 +21,8 @@ export class WorkerSet {
   restarts = 0
   /** The proxy port all workers share. */
   port = 0
+  /** The TLS port all workers share, null when GATEWAY_TLS_PORT is off. */
+  tlsPort: number | null = null
   private readonly slots: Slot[]
   private readonly makeInit: (index: number) => WorkerInit
   private readonly log: Logger
@@ -34,19 +36,21 @@ export class WorkerSet {
   }
 
   /**
-   * Starts every worker on `port`; resolves once all listen, rejects if one cannot. uSockets only
-   * sets SO_REUSEPORT for a non-zero port, so port 0 (tests) is first resolved to a free port.
+   * Starts every worker on `port` (and `tlsPort` when not null); resolves once all listen, rejects if one
+   * cannot. uSockets only sets SO_REUSEPORT for a non-zero port, so port 0 (tests) is first resolved to a free port.
    */
-  async start(port: number, host: string): Promise<number> {
+  async start(port: number, host: string, tlsPort: number | null = null): Promise<number> {
     for (let attempt = 1; ; attempt++) {
-      this.port = port !== 0 ? port : await freePort(host)
+      const free = await freePorts(host, (port === 0 ? 1 : 0) + (tlsPort === 0 ? 1 : 0))
+      this.port = port !== 0 ? port : free.shift()!
+      this.tlsPort = tlsPort === null || tlsPort !== 0 ? tlsPort : free.shift()!
       const spawned = await Promise.allSettled(this.slots.map((_, i) => this.spawn(i)))
       const failed = spawned.find((r) => r.status === 'rejected')
       if (failed === undefined) return this.port
       // GATEWAY_PORT=0: between releasing the probed port and the workers binding it, another process
       // may take it. Stop this attempt's workers and probe again.
-      if (port !== 0 || attempt >= FREE_PORT_ATTEMPTS) throw failed.reason
-      this.log.warn({ port: this.port, err: String(failed.reason) }, 'the probed free port was taken meanwhile; probing another')
+      if ((port !== 0 && tlsPort !== 0) || attempt >= FREE_PORT_ATTEMPTS) throw failed.reason
+      this.log.warn({ port: this.port, tlsPort: this.tlsPort, err: String(failed.reason) }, 'the probed free port was taken meanwhile; probing another')
       await this.stopAll()
     }
   }
@@ -69,7 +73,7 @@ export class WorkerSet {
   private spawn(index: number): Promise<number> {
     return new Promise((resolve, reject) => {
       const init = this.makeInit(index)
-      init.settings = { ...init.settings, port: this.port }
+      init.settings = { ...init.settings, port: this.port, tlsPort: this.tlsPort }
       const worker = new Worker(WORKER_URL, { workerData: init })
       const slot = this.slots[index]!
       slot.worker = worker
@@ -173,14 +177,14 @@ async function within(p: Promise<unknown>, ms: number): Promise<boolean> {
 const FREE_PORT_ATTEMPTS = 5
 const RESPAWN_MAX_DELAY_MS = 5000
 
-/** A free port on `host` (bound, then released) for GATEWAY_PORT=0. */
-function freePort(host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
+/** `count` distinct free ports on `host` (all bound at once, then released) for GATEWAY_PORT / GATEWAY_TLS_PORT=0. */
+async function freePorts(host: string, count: number): Promise<number[]> {
+  const servers = await Promise.all(Array.from({ length: count }, () => new Promise<net.Server>((resolve, reject) => {
     const server = net.createServer()
     server.once('error', reject)
-    server.listen(0, host, () => {
-      const { port } = server.address() as net.AddressInfo
-      server.close(() => resolve(port))
-    })
-  })
+    server.listen(0, host, () => resolve(server))
+  })))
+  const ports = servers.map((s) => (s.address() as net.AddressInfo).port)
+  await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))))
+  return ports
 }

@@ -3,9 +3,10 @@
 // Timeouts are deadlines checked by the pool's sweep (STYLE 2.10): no timer work per request.
 import { performance } from 'node:perf_hooks'
 import net from 'node:net'
-import tls from 'node:tls'
+import tls, { type SecureContext, type TLSSocket } from 'node:tls'
 import { ResponseParser, type BodyKind, type ResponseSink } from '../http1/response-parser.js'
 import type { ConnectionPool } from './pool.js'
+import { intermediateCount } from './tls.js'
 
 export interface ConnectOptions {
   /** Pool identity: scheme, host, port and TLS settings (Pingora: reuse only for the exact same peer). */
@@ -14,6 +15,10 @@ export interface ConnectOptions {
   port: number
   tls: boolean
   tlsVerify: boolean
+  /** Client certificate / trust store for TLS (upstream/tls.ts); null = Node's defaults. */
+  secureContext?: SecureContext | null
+  /** tls_verify_depth: most intermediate CAs accepted, -1 = no limit. */
+  verifyDepth?: number
   servername: string
   connectTimeout: number
 }
@@ -51,13 +56,19 @@ export class UpstreamConnection implements ResponseSink {
   deadline = 0
   /** While waiting for the response: each read pushes the deadline this far (read_timeout). */
   private readRefreshMs = 0
+  /** tls_verify_depth checked once the handshake is done, -1 = none. */
+  private readonly verifyDepth: number
 
   constructor(pool: ConnectionPool, opts: ConnectOptions) {
     this.pool = pool
     this.key = opts.key
     this.parser = new ResponseParser(this)
+    this.verifyDepth = opts.tls && opts.tlsVerify ? opts.verifyDepth ?? -1 : -1
     if (opts.tls) {
-      this.socket = tls.connect({ host: opts.host, port: opts.port, servername: opts.servername || undefined, rejectUnauthorized: opts.tlsVerify, ALPNProtocols: ['http/1.1'] })
+      this.socket = tls.connect({
+        host: opts.host, port: opts.port, servername: opts.servername || undefined, rejectUnauthorized: opts.tlsVerify, ALPNProtocols: ['http/1.1'],
+        secureContext: opts.secureContext ?? undefined,
+      })
       this.socket.on('data', this.onData)
     } else {
       // Plain TCP reads land in one buffer per worker (no allocation per read, no garbage): every
@@ -127,6 +138,10 @@ export class UpstreamConnection implements ResponseSink {
 
   private readonly onConnect = (): void => {
     if (this.state !== CONNECTING) return
+    if (this.verifyDepth >= 0 && intermediateCount(this.socket as TLSSocket) > this.verifyDepth) {
+      this.socket.destroy(new Error(`upstream certificate chain is deeper than tls_verify_depth ${this.verifyDepth}`))
+      return
+    }
     this.state = BUSY
     this.deadline = 0
     if (this.user !== null) this.user.onConnect(this)

@@ -3,6 +3,7 @@
 import { isIP } from 'node:net'
 import type { ServiceRecord, TargetRecord } from '../config/types.js'
 import type { ConnectOptions } from './connection.js'
+import { DEFAULT_UPSTREAM_TLS, type UpstreamTls } from './tls.js'
 
 export interface Peer extends ConnectOptions {
   target: TargetRecord
@@ -10,17 +11,20 @@ export interface Peer extends ConnectOptions {
   hostLine: string
 }
 
-export function peerFor(service: ServiceRecord, target: TargetRecord): Peer {
+/** `upstreamTls`: the service's client certificate / trust store / depth (upstream/tls.ts), part of the pool key. */
+export function peerFor(service: ServiceRecord, target: TargetRecord, upstreamTls: UpstreamTls = DEFAULT_UPSTREAM_TLS): Peer {
   const tls = service.protocol === 'https'
   const defaultPort = tls ? 443 : 80
   const host = target.port === defaultPort ? target.host : `${target.host}:${target.port}`
   return {
     target,
-    key: `${tls ? 'https' : 'http'}://${target.host}:${target.port}${tls && !service.tlsVerify ? '#noverify' : ''}`,
+    key: `${tls ? 'https' : 'http'}://${target.host}:${target.port}${tls && !service.tlsVerify ? '#noverify' : ''}${tls ? upstreamTls.identity : ''}`,
     host: target.host,
     port: target.port,
     tls,
     tlsVerify: service.tlsVerify,
+    secureContext: tls ? upstreamTls.secureContext : null,
+    verifyDepth: tls ? upstreamTls.verifyDepth : -1,
     // SNI carries host names only (RFC 6066 §3); an IP target is still verified against the certificate's IP SANs.
     servername: isIP(target.host) === 0 ? target.host : '',
     connectTimeout: service.connectTimeout,

@@ -31,6 +31,12 @@ port.on('message', (msg: PrimaryMessage) => {
     case 'snapshot':
       try {
         listener.runtime = new Runtime(msg.snapshot, health, env)
+        try {
+          listener.updateTls(msg.snapshot)
+        } catch (err) {
+          // Routing moves on; the TLS listener keeps serving the certificates it has.
+          log.error({ err }, 'TLS certificates of the new config could not be loaded; the previous ones stay in use')
+        }
         stats.set(init.index, STAT.CONFIG_HASH, hashCell(msg.snapshot.hash))
         port.postMessage({ type: 'applied', hash: msg.snapshot.hash })
       } catch (err) {
@@ -68,7 +74,7 @@ process.on('unhandledRejection', (err) => {
 })
 
 listener.listen().then(
-  (boundPort) => port.postMessage({ type: 'ready', port: boundPort }),
+  (boundPort) => port.postMessage({ type: 'ready', port: boundPort, tlsPort: listener.tlsPort }),
   // Exiting a thread that holds uWS's loop handle aborts the process: report, and let the primary stop.
   (err: Error) => port.postMessage({ type: 'listen-failed', error: err.message }),
 )

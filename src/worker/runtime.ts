@@ -5,6 +5,8 @@ import type { HealthTable } from '../shared/health-table.js'
 import type { PluginEnv } from '../plugins/types.js'
 import { createBalancer, type Balancer } from '../upstream/balancer.js'
 import { peerFor, type Peer } from '../upstream/peer.js'
+import { upstreamTlsFor } from '../upstream/tls.js'
+import type { SecureContext } from 'node:tls'
 import { PASSIVE_REOPENED, PASSIVE_RESTORED, PASSIVE_UNCHANGED, recordOutcome, type UpstreamOutcome } from '../upstream/passive-health.js'
 import { buildChains, type Chain } from './chain.js'
 import { Router } from './router.js'
@@ -16,6 +18,8 @@ export class Runtime {
   readonly access: (Chain | null)[]
   /** Per service index: the upstream's balancer, or null for a single-target service. */
   readonly balancers: (Balancer | null)[]
+  /** Per route index: protocols are https only, so a plain-http request gets 426 or a redirect (Kong). */
+  readonly httpsOnly: boolean[]
   /** Per service index: target → Peer (pool key, Host line), so no request builds them. */
   private readonly peers: Map<TargetRecord, Peer>[]
   /** Per service index: its upstream's passive health checks, or null (off, or no upstream). */
@@ -31,9 +35,12 @@ export class Runtime {
     this.access = buildChains(snapshot, env)
     const perUpstream = snapshot.upstreams.map((u) => createBalancer(u, health))
     this.balancers = snapshot.services.map((s) => (s.upstream >= 0 ? perUpstream[s.upstream]! : null))
+    this.httpsOnly = snapshot.routes.map((r) => r.protocols.includes('https') && !r.protocols.includes('http'))
+    const secureContexts = new Map<string, SecureContext>()
     this.peers = snapshot.services.map((s) => {
       const targets = s.upstream >= 0 ? snapshot.upstreams[s.upstream]!.targets : [s.target]
-      return new Map(targets.map((t) => [t, peerFor(s, t)]))
+      const upstreamTls = upstreamTlsFor(s, snapshot, secureContexts)
+      return new Map(targets.map((t) => [t, peerFor(s, t, upstreamTls)]))
     })
     this.passive = snapshot.services.map((s) => (s.upstream >= 0 ? snapshot.upstreams[s.upstream]!.passiveChecks : null))
   }

@@ -12,10 +12,12 @@ export interface RunningGateway {
   proc: ChildProcess
   port: number
   adminPort: number
+  /** The TLS listener's port (GATEWAY_TLS_PORT), null when it is off. */
+  tlsPort: number | null
   url: string
   adminUrl: string
   configPath: string
-  /** Everything the process wrote to stderr (JSON log lines) so far. */
+  /** Everything the process wrote to stderr (JSON log lines) and stdout so far, in arrival order (offsets only grow). */
   logs(): string
   /** Rewrites the config file (does not signal). */
   writeConfig(config: object): void
@@ -51,12 +53,12 @@ export async function startGateway(config: object, opts: GatewayOptions = {}): P
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
-  let stderr = ''
-  let stdout = ''
-  proc.stderr!.on('data', (d: Buffer) => (stderr += d.toString()))
-  proc.stdout!.on('data', (d: Buffer) => (stdout += d.toString()))
+  // One string for both streams: `waitForLog(text, from)` offsets stay valid whichever stream grows.
+  let output = ''
+  proc.stderr!.on('data', (d: Buffer) => (output += d.toString()))
+  proc.stdout!.on('data', (d: Buffer) => (output += d.toString()))
   const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)))
-  const logs = (): string => stderr + stdout
+  const logs = (): string => output
   const waitForLog = async (text: string, from = 0, timeoutMs = 15_000): Promise<void> => {
     const deadline = Date.now() + timeoutMs
     while (!logs().slice(from).includes(text)) {
@@ -67,12 +69,13 @@ export async function startGateway(config: object, opts: GatewayOptions = {}): P
   }
   await waitForLog('"gateway started"')
   const line = logs().split('\n').find((l) => l.includes('"gateway started"'))!
-  const started = JSON.parse(line) as { port: number; admin: string }
+  const started = JSON.parse(line) as { port: number; admin: string; tlsPort?: number | null }
   const adminPort = Number(started.admin.split(':').pop())
   return {
     proc,
     port: started.port,
     adminPort,
+    tlsPort: started.tlsPort ?? null,
     url: `http://127.0.0.1:${started.port}`,
     adminUrl: `http://127.0.0.1:${adminPort}`,
     configPath,

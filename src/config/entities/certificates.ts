@@ -61,8 +61,9 @@ export function certificateSchema(): RecordField {
     id: id(),
     cert: str({ required: true, custom: certError }),
     key: str({ required: true, custom: keyError }),
-    cert_alt: str({ custom: certError }),
-    key_alt: str({ custom: keyError }),
+    // uWebSockets.js loads one certificate per server name, so the alternate (Kong: the other key type) is not served.
+    cert_alt: noop(str({ custom: certError }), 'accepted and checked; the TLS listener serves `cert` only (one certificate per server name)'),
+    key_alt: noop(str({ custom: keyError }), 'accepted and checked; the TLS listener serves `key` only'),
     snis: arrayOf(any()),
     tags: tags(),
     created_at: timestamp(),
