@@ -20,6 +20,8 @@ import { sniSchema } from './entities/certificates.js'
 export type PluginSchemas = Readonly<Record<string, {
   readonly schema: Schema
   readonly checkEnv?: (config: Record<string, unknown>, env: Readonly<Record<string, string | undefined>>) => readonly { field: string; message: string }[]
+  /** Kong's `consumer = typedefs.no_consumer`: the plugin identifies consumers, so it cannot be scoped to one. */
+  readonly noConsumer?: boolean
 }>>
 
 export type Env = Readonly<Record<string, string | undefined>>
@@ -228,6 +230,9 @@ function resolvePlugins(ctx: Ctx, registry: PluginSchemas, env: Env): void {
       if (typeof name === 'string') ctx.report.errors.push({ path: `${p.at}.name`, message: `unknown plugin '${name}'` })
     } else {
       const raw = p.raw.config === null ? undefined : p.raw.config
+      if (def.noConsumer === true && plugin.consumer !== -1) {
+        ctx.report.errors.push({ path: `${p.at}.consumer`, message: `the '${name}' plugin cannot be scoped to a consumer (value must be null)` })
+      }
       const errorsBefore = ctx.report.errors.length
       plugin.config = validateRecord(def.schema, raw, `${p.at}.config`, ctx.report) ?? {}
       if (def.checkEnv !== undefined && ctx.report.errors.length === errorsBefore) {

@@ -67,6 +67,7 @@ function access(ctx: PluginRequest, c: AclConfig): typeof CONTINUE | typeof DONE
 export default definePlugin<AclConfig>({
   name: 'acl',
   priority: 950,
+  noConsumer: true,
   schema: record({
     allow: arrayOf(str()),
     deny: arrayOf(str()),

@@ -129,6 +129,7 @@ function access(ctx: PluginRequest, c: BasicAuthConfig): typeof CONTINUE | typeo
 export default definePlugin<BasicAuthConfig>({
   name: 'basic-auth',
   priority: 1100,
+  noConsumer: true,
   schema: {
     anonymous: str(),
     hide_credentials: bool({ default: false }),

@@ -242,6 +242,7 @@ const headerText = () => str({ custom: headerTextError })
 export default definePlugin<CorsConfig>({
   name: 'cors',
   priority: 2000,
+  noConsumer: true,
   schema: record({
     origins: arrayOf(str({ custom: originError })),
     headers: arrayOf(headerText()),

@@ -365,6 +365,7 @@ function access(ctx: PluginRequest, c: JwtConfig): PhaseResult {
 export default definePlugin<JwtConfig>({
   name: 'jwt',
   priority: 1450,
+  noConsumer: true,
   schema,
   compile,
   phases: { access },

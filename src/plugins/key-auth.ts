@@ -295,6 +295,7 @@ function access(ctx: PluginRequest, c: KeyAuthConfig): PhaseResult {
 export default definePlugin<KeyAuthConfig>({
   name: 'key-auth',
   priority: 1250,
+  noConsumer: true,
   schema: {
     key_names: arrayOf(headerName(), { default: ['apikey'] }),
     hide_credentials: bool({ default: false }),

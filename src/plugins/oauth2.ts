@@ -342,6 +342,7 @@ function access(ctx: PluginRequest, c: OAuth2Config): PhaseResult {
 export default definePlugin<OAuth2Config>({
   name: 'oauth2',
   priority: 1400,
+  noConsumer: true,
   schema,
   compile,
   phases: { access },

@@ -115,6 +115,8 @@ export interface PluginDefinition<C = unknown> {
   schema: Schema
   /** Checks that depend on the environment (e.g. GATEWAY_REDIS_URL), run at validation; fields relative to config. */
   checkEnv?: (config: Record<string, unknown>, env: Readonly<Record<string, string | undefined>>) => readonly { field: string; message: string }[]
+  /** Kong's `no_consumer`: refuse the plugin scoped to a consumer (auth plugins, acl, cors). */
+  noConsumer?: boolean
   /** Runs once per Snapshot in each worker, turning the validated config into what the phases use. */
   compile: (config: Record<string, unknown>, env: PluginEnv, instance: PluginScope) => C
   phases: PluginPhases<C>

@@ -43,6 +43,18 @@ describe('error paths and messages', () => {
     expect(problems(d)).toEqual(['plugins[2].config.status_code: must be between 100 and 599'])
   })
 
+  it("refuses plugins that identify consumers scoped to one (Kong's no_consumer)", () => {
+    const d = doc({
+      services: [echo],
+      consumers: [{ username: 'alice', plugins: [{ name: 'key-auth' }, { name: 'rate-limiting', config: { minute: 5 } }] }],
+      plugins: [{ name: 'jwt', consumer: 'alice' }],
+    })
+    expect(problems(d)).toEqual([
+      "consumers[0].plugins[0].consumer: the 'key-auth' plugin cannot be scoped to a consumer (value must be null)",
+      "plugins[0].consumer: the 'jwt' plugin cannot be scoped to a consumer (value must be null)",
+    ])
+  })
+
   it('collects every problem in one pass', () => {
     const d = doc({
       services: [{ name: 'a', url: 'ftp://x', retries: -1, routes: [{ paths: ['/a//b'], methods: ['get'] }] }],
