@@ -16,6 +16,8 @@ import { Listener } from '../src/worker/listener.js'
 import { createPluginEnv } from '../src/worker/plugin-env.js'
 import { Runtime } from '../src/worker/runtime.js'
 
+/** HOT_PATH_PLUGINS=rate-limiting adds a local rate limit to the route (its per-request cost). */
+const PLUGINS = process.env.HOT_PATH_PLUGINS === 'rate-limiting' ? [{ name: 'rate-limiting', config: { year: 33554431, policy: 'local', limit_by: 'ip' } }] : []
 const RESPONSE = Buffer.from('HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Mon, 23 Nov 2026 20:50:00 GMT\r\nContent-Type: text/plain\r\nContent-Length: 12\r\nConnection: keep-alive\r\n\r\nhello world\n')
 const ADDRESS = new Uint8Array([127, 0, 0, 1]).buffer
 const REQUEST_HEADERS: [string, string][] = [
@@ -61,7 +63,7 @@ async function main(): Promise<void> {
   const sink = net.createServer((s) => s.on('data', () => {}))
   await new Promise<void>((r) => sink.listen(0, '127.0.0.1', () => r()))
   const port = (sink.address() as net.AddressInfo).port
-  const validated = validateConfig({ _format_version: '3.0', services: [{ name: 's', url: `http://127.0.0.1:${port}`, routes: [{ name: 'r', paths: ['/api'] }] }] })
+  const validated = validateConfig({ _format_version: '3.0', services: [{ name: 's', url: `http://127.0.0.1:${port}`, routes: [{ name: 'r', paths: ['/api'] }], plugins: PLUGINS }] })
   if (!validated.ok) throw new Error('bench config is invalid')
   const snapshot = compileSnapshot(validated.config, 'bench')
   const health = HealthTable.create(64)
@@ -69,7 +71,9 @@ async function main(): Promise<void> {
   const stats = WorkerStats.create(1)
   const env = createPluginEnv(settings, RateTable.allocate(1024), CacheStore.allocate(1024 * 1024), createLogger('silent'), stats, 0)
   const listener = new Listener(settings, new Runtime(snapshot, health, env), stats, 0)
-  const onRequest = (listener as unknown as { onRequest: (res: unknown, r: unknown) => void }).onRequest
+  // The plain listener's handler, as uWS calls it (the TLS listener passes its own origin).
+  const inner = listener as unknown as { onRequest: (res: unknown, r: unknown, origin: unknown) => void; plain: unknown }
+  const onRequest = (res: unknown, r: unknown): void => inner.onRequest.call(listener, res, r, inner.plain)
 
   // First request opens the pooled connection; wait for it to connect.
   let conn: { onRead(n: number, b: Buffer): boolean } | null = null

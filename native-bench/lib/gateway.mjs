@@ -33,6 +33,9 @@ export const SCENARIOS = {
   plain: () => ({ plugins: [], consumers: [], headers: {} }),
   // One bucket (the client IP) with a limit the load never reaches.
   'rate-limit': () => ({ plugins: [RATE_LIMIT], consumers: [], headers: {} }),
+  // The same decision without the five RateLimit-* / X-RateLimit-* response headers: splits the limiter's
+  // cost into its logic and the bytes of Kong's headers (which the load generator also has to parse).
+  'rate-limit-quiet': () => ({ plugins: [{ ...RATE_LIMIT, config: { ...RATE_LIMIT.config, hide_client_headers: true } }], consumers: [], headers: {} }),
   // After the first request every request is a hit served from the shared store.
   cache: () => ({ plugins: [{ name: 'proxy-cache', config: { strategy: 'memory', content_type: ['text/plain'], cache_ttl: 3600 } }], consumers: [], headers: {} }),
   'key-auth-rl': () => ({
