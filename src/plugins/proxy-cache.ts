@@ -112,6 +112,12 @@ function compile(c: Record<string, unknown>, env: PluginEnv, scope: PluginScope)
   }
 }
 
+/** The Host header's name, lower-cased, without its port: hosts behind different ports share entries. */
+function hostWithoutPort(host: string): string {
+  const end = host.startsWith('[') ? host.indexOf(']') + 1 : host.indexOf(':')
+  return (end > 0 ? host.slice(0, end) : host).toLowerCase()
+}
+
 /** The key without Vary values; HEAD shares GET's entries (a HEAD answer is a GET answer without body). */
 function baseKeyOf(ctx: PluginRequest, c: ProxyCacheConfig): string {
   let headers = ''
@@ -122,7 +128,7 @@ function baseKeyOf(ctx: PluginRequest, c: ProxyCacheConfig): string {
     route: ctx.routeId,
     consumer: ctx.consumer === null ? '' : ctx.consumer.id,
     method: ctx.method === 'HEAD' ? 'GET' : ctx.method,
-    host: ctx.host.toLowerCase(),
+    host: hostWithoutPort(ctx.host),
     path,
     query: normalisedQuery(ctx.query, c.varyQuery),
     headers,

@@ -10,12 +10,15 @@ import { EMPTY_ID, whenReady, withDeadline } from './deadline.js'
  *   pc:v:{<base>}   set   the variant keys stored under a base key (Vary), so purging the base reaches them
  * Both expire with the entry's stale window (PEXPIRE).
  *
- * Entry encoding, version 1 (our own compact binary; msgpackr's optional native packages cannot be
+ * Entry encoding, version 2 (our own compact binary; msgpackr's optional native packages cannot be
  * installed from the registry this project builds from, so `npm ci` fails with it in the lockfile):
  *   u8 version · u16 status · f64 storedAt · f64 expiresAt · f64 staleUntil · u32 header count (names +
- *   values) · per header string: u32 length + latin1 bytes · the body (the rest).
+ *   values, even) · per header string: u32 length + latin1 bytes · u32 body length · the body.
+ * Every length is checked and the body must end the value exactly, so bytes cut short (or with anything
+ * after the body) decode as null rather than as a shorter body. Version 1 had no body length (a cut in the
+ * body went unnoticed); entries another version wrote are misses.
  */
-const VERSION = 1
+const VERSION = 2
 const FIXED = 1 + 2 + 8 * 3 + 4
 const ENTRY = 'pc:e:'
 const VARIANTS = 'pc:v:'
@@ -34,7 +37,7 @@ function tag(key: string): string {
 }
 
 export function encodeEntry(e: TierEntry): Buffer {
-  let size = FIXED + e.body.length
+  let size = FIXED + 4 + e.body.length
   for (const h of e.headers) size += 4 + Buffer.byteLength(h, 'latin1')
   const out = Buffer.allocUnsafe(size)
   let at = out.writeUInt8(VERSION, 0)
@@ -48,6 +51,7 @@ export function encodeEntry(e: TierEntry): Buffer {
     out.writeUInt32BE(n, at)
     at += 4 + n
   }
+  at = out.writeUInt32BE(e.body.length, at)
   e.body.copy(out, at)
   return out
 }
@@ -60,6 +64,7 @@ export function decodeEntry(b: Buffer): TierEntry | null {
   const expiresAt = b.readDoubleBE(11)
   const staleUntil = b.readDoubleBE(19)
   const count = b.readUInt32BE(27)
+  if (count % 2 !== 0) return null
   let at = FIXED
   const headers: string[] = []
   for (let i = 0; i < count; i++) {
@@ -69,7 +74,8 @@ export function decodeEntry(b: Buffer): TierEntry | null {
     headers.push(b.toString('latin1', at + 4, at + 4 + n))
     at += 4 + n
   }
-  return { status, headers, body: Buffer.from(b.subarray(at)), storedAt, expiresAt, staleUntil }
+  if (at + 4 > b.length || at + 4 + b.readUInt32BE(at) !== b.length) return null
+  return { status, headers, body: Buffer.from(b.subarray(at + 4)), storedAt, expiresAt, staleUntil }
 }
 
 export class CacheTier {
