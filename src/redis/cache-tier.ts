@@ -1,5 +1,6 @@
 // proxy-cache `strategy: redis`: responses shared across gateway hosts in Redis, behind the per-host shared
 // memory store (L1). Every call is bounded by the timeout and a circuit breaker; a Redis fault is a miss.
+import type { CachedResponse } from '../shared/cache-store.js'
 import type { CircuitBreaker } from './circuit-breaker.js'
 import type { RedisClient, RedisLogger } from './connection.js'
 import { EMPTY_ID, whenReady, withDeadline } from './deadline.js'
@@ -23,14 +24,8 @@ const FIXED = 1 + 2 + 8 * 3 + 4
 const ENTRY = 'pc:e:'
 const VARIANTS = 'pc:v:'
 
-export interface TierEntry {
-  status: number
-  headers: string[]
-  body: Buffer
-  storedAt: number
-  expiresAt: number
-  staleUntil: number
-}
+/** An entry as the tier stores it: the same fields as a hit from the shared store. */
+export type TierEntry = CachedResponse
 
 function tag(key: string): string {
   return `{${key === '' ? EMPTY_ID : key}}`
