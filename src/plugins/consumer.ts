@@ -21,11 +21,11 @@ export function findConsumer(snapshot: Snapshot, ref: string | null): ConsumerRe
 export function authenticate(ctx: PluginRequest, consumer: ConsumerRef, credentialId: string | null): void {
   ctx.consumer = consumer
   ctx.credentialId = credentialId
-  ctx.setUpstreamHeader('X-Consumer-ID', consumer.id)
-  ctx.setUpstreamHeader('X-Consumer-Custom-ID', consumer.customId)
-  ctx.setUpstreamHeader('X-Consumer-Username', consumer.username)
-  ctx.setUpstreamHeader('X-Credential-Identifier', credentialId)
-  ctx.setUpstreamHeader('X-Anonymous-Consumer', credentialId === null ? 'true' : null)
+  ctx.setUpstreamHeader('X-Consumer-ID', consumer.id, 'x-consumer-id')
+  ctx.setUpstreamHeader('X-Consumer-Custom-ID', consumer.customId, 'x-consumer-custom-id')
+  ctx.setUpstreamHeader('X-Consumer-Username', consumer.username, 'x-consumer-username')
+  ctx.setUpstreamHeader('X-Credential-Identifier', credentialId, 'x-credential-identifier')
+  ctx.setUpstreamHeader('X-Anonymous-Consumer', credentialId === null ? 'true' : null, 'x-anonymous-consumer')
 }
 
 /**

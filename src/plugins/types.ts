@@ -79,8 +79,11 @@ export interface PluginRequest {
    * from validated names and numbers: a stray CR/LF would split the response.
    */
   addResponseLines(lines: string): void
-  /** Sets (or with null removes) a header sent upstream; names are case-insensitive. */
-  setUpstreamHeader(name: string, value: string | null): void
+  /**
+   * Sets (or with null removes) a header sent upstream; names are case-insensitive. `lower` is the name
+   * lower-cased, when the caller has it as a constant (saves a string and its hash on the request path).
+   */
+  setUpstreamHeader(name: string, value: string | null, lower?: string): void
   /** Replaces the query string sent upstream ('' for none). */
   setUpstreamQuery(query: string): void
   /** Watches the upstream response (one observer per request; a later call replaces it). */

@@ -183,8 +183,8 @@ export class RequestContext implements PluginRequest {
     this.responseLines += name + ': ' + value + '\r\n'
   }
 
-  setUpstreamHeader(name: string, value: string | null): void {
-    const lower = name.toLowerCase()
+  setUpstreamHeader(name: string, value: string | null, lowerName?: string): void {
+    const lower = lowerName ?? name.toLowerCase()
     if (value === null) {
       // Removing a header the client sent: the lines collected from uWS no longer match; rebuild from the Map.
       if (this.headers.delete(lower)) this.forwardLines = null
