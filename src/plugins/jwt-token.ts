@@ -1,5 +1,6 @@
 // The jwt plugin's pure parts, as Kong's handler and jwt_parser.lua do them: finding the token in a request,
 // splitting and decoding it, and the registered-claim checks. No keys and no I/O here (unit-tested alone).
+import { decodeFormComponent } from './query-string.js'
 import { isAlgorithm, type JwtAlgorithm } from './jwt-keys.js'
 
 /** Where retrieveToken looks, in Kong's order: query parameters, then cookies, then headers (lower-case). */
@@ -14,15 +15,6 @@ export const MULTIPLE_TOKENS: unique symbol = Symbol('multiple tokens')
 
 /** Kong's `\s*[Bb]earer\s+(.+)`, unanchored as ngx.re.gmatch runs it. */
 const BEARER = /[Bb]earer\s+(.+)/
-
-function decodeQueryPart(s: string): string | null {
-  if (s.indexOf('%') === -1 && s.indexOf('+') === -1) return s
-  try {
-    return decodeURIComponent(s.replace(/\+/g, ' '))
-  } catch {
-    return null
-  }
-}
 
 /**
  * The token of a request (Kong 3.x retrieve_tokens): every non-empty value of the `uri_param_names` query
@@ -40,9 +32,9 @@ export function retrieveToken(query: string, headers: ReadonlyMap<string, string
       if (end === -1) end = n
       const eq = query.indexOf('=', start)
       if (eq !== -1 && eq < end && end - eq > 1) {
-        const name = decodeQueryPart(query.slice(start, eq))
+        const name = decodeFormComponent(query.slice(start, eq))
         if (name !== null && src.uriParamNames.includes(name)) {
-          const value = decodeQueryPart(query.slice(eq + 1, end))
+          const value = decodeFormComponent(query.slice(eq + 1, end))
           if (value !== null && value !== '') {
             if (found === null) found = value
             else if (found !== value) return MULTIPLE_TOKENS

@@ -10,6 +10,7 @@
 // - Credential `ttl` is accepted and ignored: keys in a declarative file do not expire.
 // - A header sent twice arrives joined by ", " (one value), so it is an invalid key rather than Kong's
 //   "Duplicate API key found"; duplicates in the query string or body are detected as Kong does.
+import { decodeFormComponent, parseFormArgs } from './query-string.js'
 import { Buffer } from 'node:buffer'
 import { arrayOf, bool, str } from '../config/schema.js'
 import { headerName } from '../config/typedefs.js'
@@ -97,12 +98,7 @@ function compile(c: Record<string, unknown>, env: PluginEnv, scope: PluginScope)
 }
 
 function decode(s: string): string {
-  if (s.indexOf('%') === -1 && s.indexOf('+') === -1) return s
-  try {
-    return decodeURIComponent(s.replace(/\+/g, ' '))
-  } catch {
-    return s
-  }
+  return decodeFormComponent(s) ?? s
 }
 
 /**
@@ -137,20 +133,6 @@ export function stripQueryArg(query: string, name: string): string {
     if (decode(eq === -1 ? part : part.slice(0, eq)) !== name) kept.push(part)
   }
   return kept.join('&')
-}
-
-/** Form fields (application/x-www-form-urlencoded) as Kong's get_post_args: repeats become arrays. */
-function parseForm(raw: string): Body {
-  const out: Record<string, unknown> = Object.create(null)
-  for (const part of raw.split('&')) {
-    if (part === '') continue
-    const eq = part.indexOf('=')
-    const key = decode(eq === -1 ? part : part.slice(0, eq))
-    const value: unknown = eq === -1 ? true : decode(part.slice(eq + 1))
-    const prev = out[key]
-    out[key] = prev === undefined ? value : Array.isArray(prev) ? [...(prev as unknown[]), value] : [prev, value]
-  }
-  return out
 }
 
 function parseJson(raw: Buffer): Body {
@@ -216,7 +198,7 @@ function readKeyBody(ctx: PluginRequest, c: KeyAuthConfig): Body | Promise<Body>
   if (len !== undefined && Number(len) > c.bodyLimit) return EMPTY
   return ctx.readBody(c.bodyLimit).then((raw) => {
     if (kind === 'json') return parseJson(raw)
-    if (kind === 'form') return parseForm(raw.toString('utf8'))
+    if (kind === 'form') return parseFormArgs(raw.toString('utf8'))
     return parseMultipart(raw, contentType as string)
   })
 }

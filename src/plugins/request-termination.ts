@@ -1,5 +1,6 @@
 // Kong's request-termination: answers the request itself with a status and a message, a raw body,
 // or (echo) a JSON description of the request. compile() prebuilds the answer; access only writes it.
+import { parseFormArgs } from './query-string.js'
 import { Buffer } from 'node:buffer'
 import { bool, int, isPresent, record, str, type EntityCheck } from '../config/schema.js'
 import { headerName } from '../config/typedefs.js'
@@ -74,28 +75,9 @@ export function hasQueryParam(query: string, name: string): boolean {
   return false
 }
 
-function decode(s: string): string {
-  try {
-    return decodeURIComponent(s.replace(/\+/g, ' '))
-  } catch {
-    return s
-  }
-}
-
 /** Kong's kong.request.get_query(): repeated names become arrays, a name without `=` is true. */
 export function parseQuery(query: string): Record<string, unknown> {
-  const out: Record<string, unknown> = {}
-  if (query === '') return out
-  for (const part of query.split('&')) {
-    if (part === '') continue
-    const eq = part.indexOf('=')
-    const key = decode(eq === -1 ? part : part.slice(0, eq))
-    if (key === '__proto__') continue
-    const value: unknown = eq === -1 ? true : decode(part.slice(eq + 1))
-    const prev = out[key]
-    out[key] = prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [prev, value]
-  }
-  return out
+  return parseFormArgs(query)
 }
 
 /** Kong's kong.request.get_body(): JSON and url-encoded forms; undefined when it is neither. */
