@@ -144,6 +144,11 @@ function compile(c: Record<string, unknown>, env: PluginEnv, scope: PluginScope)
  * Kong's identifier: the consumer (else its credential), the credential, the service, a header or the
  * configured path; whenever that is missing, the client IP. Prefixed by kind, so values never collide.
  */
+/** The bucket key of a consumer's requests under one plugin instance (limit_by consumer; the usage endpoint reads it). */
+export function consumerBucket(instanceId: string, consumerId: string): string {
+  return `${instanceId}|consumer:${consumerId}`
+}
+
 export function identifierOf(ctx: PluginRequest, c: RateLimitingConfig): string {
   switch (c.limitBy) {
     case 'consumer':

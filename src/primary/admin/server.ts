@@ -1,5 +1,5 @@
 // The admin API (SPEC §9) on its own uWS App in the primary, bound to 127.0.0.1 by default:
-// GET /status, /health, /config, /upstreams/{name}/health, cache purge; DELETE /workers/{n} ends a worker as a crash would.
+// GET /status, /health, /config, /upstreams/{name}/health, /consumers/{username}/usage, cache purge; DELETE /workers/{n} ends a worker as a crash would.
 import { timingSafeEqual } from 'node:crypto'
 import { uws, type HttpResponse, type HttpRequest, type us_listen_socket } from '../../uws.js'
 import { statusLine } from '../../http-status.js'
@@ -7,6 +7,7 @@ import type { Gateway } from '../gateway.js'
 import { upstreamHealth } from './upstream-health.js'
 import { describeKey, invalidate, purgeAll, purgeKey, type AdminAnswer } from './cache-routes.js'
 import { readBody } from './request-body.js'
+import { consumerUsage } from './consumer-usage.js'
 import { matchGlob } from '../../shared/cache-store.js'
 import type { CacheTier } from '../../redis/cache-tier.js'
 
@@ -118,6 +119,10 @@ export class AdminServer {
           body: { ...(local.body as object), redis: { purged: removed, unreachable: failed } },
         }))
       })
+    }))
+    app.get('/consumers/:username/usage', guard((res, req) => {
+      const body = consumerUsage(gw.snapshot, gw.rateTable, decodeParameter(req.getParameter(0)))
+      send(res, body === null ? 404 : 200, body ?? { message: 'Not found' })
     }))
     app.del('/workers/:index', guard((res, req) => {
       const index = Number(req.getParameter(0))
