@@ -180,6 +180,13 @@ async function measureOnce(loader, label, url, opts) {
   return r
 }
 
+/** The median of numbers (the mean of the middle two for an even count). */
+function median(xs) {
+  const sorted = [...xs].sort((a, b) => a - b)
+  const mid = Math.floor(sorted.length / 2)
+  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
+}
+
 /** The run with the median req/s (the lower middle one for an even count). */
 function medianRun(runs) {
   const sorted = [...runs].sort((x, y) => x.rps - y.rps)
@@ -313,7 +320,10 @@ async function runProxy(opts, results) {
     }
     for (let round = 1; round <= opts.rounds; round++) {
       if (opts.rounds > 1) console.log(`round ${round}/${opts.rounds}`)
-      for (const t of targets) {
+      // Each round starts one target later, so no row always runs first or last (measured: a row's place
+      // in the order shifts it by several per cent on a shared 2-core machine).
+      const shift = (round - 1) % targets.length
+      for (const t of [...targets.slice(shift), ...targets.slice(0, shift)]) {
         if (t.error) continue
         try {
           t.runs.push(await measureOnce(loader, t.short, t.url, { ...opts, headers: t.headers ?? {} }))
@@ -352,9 +362,14 @@ async function runProxy(opts, results) {
     for (const row of SCENARIO_ROWS) {
       const r = rows.find((x) => x.id === row.id && x.ok)
       if (!r) continue
-      r.vsPlain = r.rps / plain.rps
-      const figure = row.maxCost !== undefined ? `costs ${((1 - r.vsPlain) * 100).toFixed(1)} % of` : `runs at ${fmtRatio(r.vsPlain)}`
-      console.log(`${row.label}: ${figure} the plain proxy's req/s (bar: ${row.bar})`)
+      // Paired by round (both rows ran seconds apart), so a drift of the shared machine between rounds
+      // cancels out; the median of the per-round ratios, next to the ratio of the two medians.
+      r.vsPlainRounds = r.runs.map((run, i) => run.rps / plain.runs[i].rps)
+      r.vsPlain = median(r.vsPlainRounds)
+      const ofMedians = r.rps / plain.rps
+      const show = (x) => (row.maxCost !== undefined ? `${((1 - x) * 100).toFixed(1)} %` : fmtRatio(x))
+      const figure = row.maxCost !== undefined ? 'costs' : 'runs at'
+      console.log(`${row.label}: ${figure} ${show(r.vsPlain)} (per-round pairs; ratio of medians ${show(ofMedians)}) of the plain proxy's req/s (bar: ${row.bar})`)
     }
   }
   results.proxy.verdict = verdict(rows, opts)
