@@ -6,6 +6,9 @@ import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
+import { Redis } from 'ioredis'
+import { afterAll, beforeAll } from 'vitest'
+import { createRedisClient, resolveRedisTarget, type RedisClient, type RedisTarget } from '../../src/redis/connection.js'
 
 const run = promisify(execFile)
 
@@ -189,4 +192,38 @@ export async function startRedisCluster(n = 3): Promise<RedisClusterServer> {
     throw err
   }
   return { nodes, url: `redis://${nodes.map((x) => `127.0.0.1:${x.port}`).join(',')}`, close }
+}
+
+/** A cluster for one test file: its masters (plain connections, to look at where keys landed) and gateway clients. */
+export interface ClusterFixture {
+  server(): RedisClusterServer
+  masters(): Redis[]
+  /** A new cluster client as the gateway makes them (closed after the file), for `target` or the nodes. */
+  client(target?: RedisTarget): { client: RedisClient; target: RedisTarget }
+}
+
+/** Starts a 3-master cluster before the file's tests and closes it, its masters and clients after them. */
+export function useRedisCluster(): ClusterFixture {
+  let cluster: RedisClusterServer | undefined
+  let masters: Redis[] = []
+  const clients: RedisClient[] = []
+  beforeAll(async () => {
+    cluster = await startRedisCluster(3)
+    masters = cluster.nodes.map((n) => new Redis({ host: n.host, port: n.port }))
+  })
+  afterAll(async () => {
+    for (const c of clients) c.disconnect()
+    for (const m of masters) m.disconnect()
+    await cluster?.close()
+  })
+  return {
+    server: () => cluster!,
+    masters: () => masters,
+    client(given) {
+      const target = given ?? resolveRedisTarget({ cluster_nodes: cluster!.nodes.map((n) => ({ ip: n.host, port: n.port })) }, undefined)
+      const client = createRedisClient(target)
+      clients.push(client)
+      return { client, target }
+    },
+  }
 }

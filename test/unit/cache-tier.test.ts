@@ -6,8 +6,8 @@ import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { CacheTier, decodeEntry, encodeEntry, type TierEntry } from '../../src/redis/cache-tier.js'
 import { CircuitBreaker } from '../../src/redis/circuit-breaker.js'
-import { createRedisClient, redisTargetFromUrl, resolveRedisTarget, type RedisClient } from '../../src/redis/connection.js'
-import { startRedis, startRedisCluster, type RedisClusterServer, type RedisServer } from '../helpers/redis.js'
+import { createRedisClient, redisTargetFromUrl, type RedisClient } from '../../src/redis/connection.js'
+import { startRedis, useRedisCluster, type RedisServer } from '../helpers/redis.js'
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 
@@ -265,25 +265,10 @@ describe('CacheTier on one redis-server', () => {
 })
 
 describe('CacheTier on a 3-master Redis Cluster', () => {
-  let cluster: RedisClusterServer
-  let masters: Redis[] = []
-  const clients: RedisClient[] = []
-
-  beforeAll(async () => {
-    cluster = await startRedisCluster(3)
-    masters = cluster.nodes.map((n) => new Redis({ host: n.host, port: n.port }))
-  })
-
-  afterAll(async () => {
-    for (const c of clients) c.disconnect()
-    for (const m of masters) m.disconnect()
-    await cluster?.close()
-  })
+  const fx = useRedisCluster()
 
   function tier(): CacheTier {
-    const target = resolveRedisTarget({ cluster_nodes: cluster.nodes.map((n) => ({ ip: n.host, port: n.port })) }, undefined)
-    const client = createRedisClient(target)
-    clients.push(client)
+    const { client, target } = fx.client()
     return new CacheTier(client, new CircuitBreaker(), target.timeoutMs)
   }
 
@@ -293,7 +278,7 @@ describe('CacheTier on a 3-master Redis Cluster', () => {
     const keys = Array.from({ length: 30 }, () => newKey())
     await Promise.all(keys.map((k, i) => a.set(k, k, `/c/${i}`, entry({ body: Buffer.from(`body-${i}`) }))))
     for (const [i, k] of keys.entries()) expect((await b.get(k))!.body.toString()).toBe(`body-${i}`)
-    const perMaster = await Promise.all(masters.map(async (m) => (await m.keys('pc:e:*')).length))
+    const perMaster = await Promise.all(fx.masters().map(async (m) => (await m.keys('pc:e:*')).length))
     expect(perMaster.reduce((x, y) => x + y, 0)).toBe(30)
     expect(perMaster.filter((n) => n > 0).length).toBeGreaterThan(1)
   })
@@ -316,6 +301,6 @@ describe('CacheTier on a 3-master Redis Cluster', () => {
     expect(await t.purgeWhere((p) => p.startsWith('/even/'))).toBe(20)
     for (const [i, k] of keys.entries()) expect(await t.get(k) === null, `key ${i}`).toBe(i % 2 === 0)
     expect(await t.purgeWhere(null)).toBe(20)
-    for (const m of masters) expect(await m.keys('pc:e:*')).toEqual([])
+    for (const m of fx.masters()) expect(await m.keys('pc:e:*')).toEqual([])
   })
 })

@@ -1,33 +1,16 @@
 // RedisRateLimiter against a real 3-master Redis Cluster (test/helpers/redis.ts): exact limits across clients,
 // each identifier's keys in one slot (hash tags), identifiers spread over the masters, and the URL's cluster form.
 import { randomUUID } from 'node:crypto'
-import { Redis } from 'ioredis'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { CircuitBreaker } from '../../src/redis/circuit-breaker.js'
-import { createRedisClient, resolveRedisTarget, type RedisClient } from '../../src/redis/connection.js'
+import { resolveRedisTarget } from '../../src/redis/connection.js'
 import { RedisRateLimiter, type Decision, type RateWindow, type Verdict } from '../../src/redis/rate-limit-script.js'
-import { startRedisCluster, type RedisClusterServer } from '../helpers/redis.js'
+import { useRedisCluster } from '../helpers/redis.js'
 
-let cluster: RedisClusterServer
-const clients: RedisClient[] = []
-/** Plain connections to each master, to look at where keys landed. */
-let masters: Redis[] = []
-
-beforeAll(async () => {
-  cluster = await startRedisCluster(3)
-  masters = cluster.nodes.map((n) => new Redis({ host: n.host, port: n.port }))
-})
-
-afterAll(async () => {
-  for (const c of clients) c.disconnect()
-  for (const m of masters) m.disconnect()
-  await cluster?.close()
-})
+const fx = useRedisCluster()
 
 function limiter(): RedisRateLimiter {
-  const target = resolveRedisTarget({ cluster_nodes: cluster.nodes.map((n) => ({ ip: n.host, port: n.port })) }, undefined)
-  const client = createRedisClient(target)
-  clients.push(client)
+  const { client, target } = fx.client()
   return new RedisRateLimiter(client, new CircuitBreaker(), { timeoutMs: target.timeoutMs })
 }
 
@@ -53,10 +36,10 @@ describe('RedisRateLimiter on Redis Cluster', () => {
     for (const id of ids) expect(verdict(await rl.decide(id, WINDOWS, 'fixed')).admitted).toBe(true)
     const holders = new Set<number>()
     for (const id of ids) {
-      const slots = await Promise.all(WINDOWS.map((w) => masters[0]!.cluster('KEYSLOT', `ratelimit:{${id}}:${w.period}`)))
+      const slots = await Promise.all(WINDOWS.map((w) => fx.masters()[0]!.cluster('KEYSLOT', `ratelimit:{${id}}:${w.period}`)))
       expect(new Set(slots).size).toBe(1)
       // Only this identifier's keys: another random id may share the slot (32 ids over 16384 slots).
-      const keys = await Promise.all(masters.map((m) => m.cluster('GETKEYSINSLOT', slots[0]!, 100) as Promise<string[]>))
+      const keys = await Promise.all(fx.masters().map((m) => m.cluster('GETKEYSINSLOT', slots[0]!, 100) as Promise<string[]>))
       const counts = keys.map((list) => list.filter((k) => k.includes(`{${id}}`)).length)
       expect(counts.filter((x) => x !== 0)).toEqual([2])
       holders.add(counts.findIndex((x) => x !== 0))
@@ -71,11 +54,9 @@ describe('RedisRateLimiter on Redis Cluster', () => {
   })
 
   it("connects from GATEWAY_REDIS_URL's comma-separated form", async () => {
-    const target = resolveRedisTarget(null, cluster.url)
+    const target = resolveRedisTarget(null, fx.server().url)
     expect(target.cluster).toBe(true)
-    const client = createRedisClient(target)
-    clients.push(client)
-    const rl = new RedisRateLimiter(client, new CircuitBreaker())
+    const rl = new RedisRateLimiter(fx.client(target).client, new CircuitBreaker())
     const id = randomUUID()
     const results = await Promise.all(Array.from({ length: 10 }, () => rl.decide(id, [{ period: 'minute', limit: 7 }], 'sliding')))
     expect(results.filter((d) => verdict(d).admitted).length).toBe(7)
