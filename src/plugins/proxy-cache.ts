@@ -1,5 +1,6 @@
 // Kong's proxy-cache over the cross-worker SharedArrayBuffer store: hits answered without the upstream,
 // misses collapsed into one upstream fill per key (across workers), Vary variants, stale_if_error.
+import { stripPort } from '../net/host.js'
 import { arrayOf, bool, int, oneOf, record, str } from '../config/schema.js'
 import { headerName } from '../config/typedefs.js'
 import type { GatewayError } from '../errors.js'
@@ -112,12 +113,6 @@ function compile(c: Record<string, unknown>, env: PluginEnv, scope: PluginScope)
   }
 }
 
-/** The Host header's name, lower-cased, without its port: hosts behind different ports share entries. */
-function hostWithoutPort(host: string): string {
-  const end = host.startsWith('[') ? host.indexOf(']') + 1 : host.indexOf(':')
-  return (end > 0 ? host.slice(0, end) : host).toLowerCase()
-}
-
 /** The key without Vary values; HEAD shares GET's entries (a HEAD answer is a GET answer without body). */
 function baseKeyOf(ctx: PluginRequest, c: ProxyCacheConfig): string {
   let headers = ''
@@ -128,7 +123,7 @@ function baseKeyOf(ctx: PluginRequest, c: ProxyCacheConfig): string {
     route: ctx.routeId,
     consumer: ctx.consumer === null ? '' : ctx.consumer.id,
     method: ctx.method === 'HEAD' ? 'GET' : ctx.method,
-    host: hostWithoutPort(ctx.host),
+    host: stripPort(ctx.host).toLowerCase(),
     path,
     query: normalisedQuery(ctx.query, c.varyQuery),
     headers,

@@ -1,5 +1,6 @@
 // The worker's uWS listener: one App per worker thread on the shared port (SO_REUSEPORT).
 // It copies each request into a RequestContext, routes it, runs the access chain and proxies.
+import { stripPort } from '../net/host.js'
 import { uws, type HttpRequest, type HttpResponse, type TemplatedApp, type us_listen_socket } from '../uws.js'
 import { GW, GatewayError, errorBody } from '../errors.js'
 import { statusLine } from '../http-status.js'
@@ -99,7 +100,7 @@ export class Listener implements ExchangeHost {
     this.stats.add(this.row, STAT.IN_FLIGHT, 1)
     if (ctx.framing !== FRAMING_OK) return this.fail(ctx, new GatewayError(GW.BAD_REQUEST, false, 'ambiguous request framing'))
     const rt = this.runtime
-    const match = rt.router.match(ctx.method, ctx.host, ctx.path, ctx.headers, ctx.query, origin.sni ?? hostName(ctx.host))
+    const match = rt.router.match(ctx.method, ctx.host, ctx.path, ctx.headers, ctx.query, origin.sni ?? stripPort(ctx.host).toLowerCase())
     if (match === null) return this.fail(ctx, new GatewayError(GW.NO_ROUTE))
     ctx.match = match
     ctx.routeName = match.route.name
@@ -151,7 +152,7 @@ export class Listener implements ExchangeHost {
    */
   private requireHttps(ctx: RequestContext, status: number): void {
     const forwarded = ctx.peerTrusted ? ctx.headers.get('x-forwarded-host') : undefined
-    let host = forwarded !== undefined ? forwarded.trim() : hostName(ctx.host)
+    let host = forwarded !== undefined ? forwarded.trim() : stripPort(ctx.host).toLowerCase()
     if (forwarded === undefined && host !== '' && this.tls !== null && this.tls.port !== 443) host += ':' + String(this.tls.port)
     if (status === 426 || host === '') {
       const headers: [string, string][] = [['Content-Type', JSON_TYPE], ['Connection', 'Upgrade'], ['Upgrade', 'TLS/1.2, HTTP/1.1']]
@@ -266,16 +267,4 @@ export class Listener implements ExchangeHost {
     this.tls?.closeAll()
     this.pool.closeIdle()
   }
-}
-
-/** The Host header's name: lower-case, without the port (NGINX's $host); stands in for an unknown SNI. */
-function hostName(host: string): string {
-  let end = host.length
-  if (host.charCodeAt(0) === 91) end = host.indexOf(']') + 1 // [v6]:port
-  else {
-    const colon = host.indexOf(':')
-    if (colon !== -1) end = colon
-  }
-  const name = end <= 0 ? host : host.slice(0, end)
-  return name.toLowerCase()
 }

@@ -1,5 +1,6 @@
 // Builds the upstream request head as one string (STYLE 2.7): request line, the client's
 // end-to-end headers, the X-Forwarded-* set and body framing (SPEC §4).
+import { stripPort } from '../net/host.js'
 import type { RequestContext } from './context.js'
 import type { RouteMatch } from './router.js'
 
@@ -89,13 +90,4 @@ export function headerLines(ctx: RequestContext, match: RouteMatch, trusted: boo
   else if (ctx.contentLength >= 0) parts.push('Content-Length: ', String(ctx.contentLength), '\r\n')
   parts.push('\r\n')
   return parts.join('')
-}
-
-function stripPort(host: string): string {
-  if (host.startsWith('[')) {
-    const end = host.indexOf(']')
-    return end < 0 ? host : host.slice(0, end + 1)
-  }
-  const colon = host.indexOf(':')
-  return colon < 0 ? host : host.slice(0, colon)
 }
