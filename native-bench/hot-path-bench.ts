@@ -15,6 +15,8 @@ import { RateTable } from '../src/shared/rate-table.js'
 import { Listener } from '../src/worker/listener.js'
 import { createPluginEnv } from '../src/worker/plugin-env.js'
 import { Runtime } from '../src/worker/runtime.js'
+import { LogPhase } from '../src/worker/log-phase.js'
+import { WorkerMetrics } from '../src/observability/worker-metrics.js'
 
 /** HOT_PATH_PLUGINS=rate-limiting adds a local rate limit to the route (its per-request cost). */
 const PLUGINS = process.env.HOT_PATH_PLUGINS === 'rate-limiting' ? [{ name: 'rate-limiting', config: { year: 33554431, policy: 'local', limit_by: 'ip' } }] : []
@@ -69,8 +71,9 @@ async function main(): Promise<void> {
   const health = HealthTable.create(64)
   const settings = readSettings({ GATEWAY_WORKERS: '1' })
   const stats = WorkerStats.create(1)
-  const env = createPluginEnv(settings, RateTable.allocate(1024), CacheStore.allocate(1024 * 1024), createLogger('silent'), stats, 0)
-  const listener = new Listener(settings, new Runtime(snapshot, health, env), stats, 0)
+  const log = createLogger('silent')
+  const env = createPluginEnv(settings, RateTable.allocate(1024), CacheStore.allocate(1024 * 1024), log, stats, 0)
+  const listener = new Listener(settings, new Runtime(snapshot, health, env, new WorkerMetrics()), stats, 0, new LogPhase(null, log))
   // The plain listener's handler, as uWS calls it (the TLS listener passes its own origin).
   const inner = listener as unknown as { onRequest: (res: unknown, r: unknown, origin: unknown) => void; plain: unknown }
   const onRequest = (res: unknown, r: unknown): void => inner.onRequest.call(listener, res, r, inner.plain)

@@ -18,22 +18,25 @@ import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { installCleanup, start, stop, tail } from './lib/procs.mjs'
-import { freePorts, get, waitUntil } from './lib/net.mjs'
+import { installCleanup, start } from './lib/procs.mjs'
+import { freePorts, get } from './lib/net.mjs'
 import { BODY, INSTALL_HINT, findNginx, nginxVersion, proxyConf, startNginx, upstreamConf } from './lib/nginx.mjs'
 import { chooseLoader } from './lib/load.mjs'
 import { SCENARIOS, startGateway } from './lib/gateway.mjs'
 import { machineInfo } from './lib/machine.mjs'
+import { startNodeUpstream } from './lib/upstream.mjs'
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const HERE = path.join(ROOT, 'native-bench')
 
 const HELP = `native-bench — gateway vs NGINX vs direct on loopback, plus micro-benchmarks
 
-Usage: node native-bench/run.mjs [--only proxy|micro] [--targets LIST] [--check]
+Usage: node native-bench/run.mjs [--only proxy|micro|protocols] [--targets LIST] [--check]
 
   --only proxy      only the proxy comparison (direct, nginx, gateway)
-  --only micro      only the micro-benchmarks (router-bench.ts, parser-bench.ts, hot-path-bench.ts)
+  --only micro      only the micro-benchmarks (router, parser, hot-path, rate-table, jwt)
+  --only protocols  only grpc-bench.ts (transcoded unary call vs plain proxy) and ws-bench.ts
+                    (WebSocket echo through the gateway vs direct)
   --targets LIST    comma list of rows: direct,nginx,gateway,rate-limit,rate-limit-quiet,cache,
                     key-auth-rl,jwt-hs256,jwt-rs256 (default: all). The plugin rows run 1 worker:
                     rate-limiting (local; -quiet with hide_client_headers), every request a proxy-cache
@@ -103,7 +106,7 @@ function readOptions() {
     console.log(HELP)
     process.exit(0)
   }
-  if (values.only !== undefined && values.only !== 'proxy' && values.only !== 'micro') fail(`--only must be proxy or micro, not "${values.only}"`)
+  if (values.only !== undefined && !['proxy', 'micro', 'protocols'].includes(values.only)) fail(`--only must be proxy, micro or protocols, not "${values.only}"`)
   const targets = new Set((values.targets ?? TARGETS.join(',')).split(',').map((s) => s.trim()).filter(Boolean))
   for (const t of targets) if (!TARGETS.includes(t)) fail(`unknown target "${t}" in --targets (${TARGETS.join(', ')})`)
   const gatewayWorkers = (process.env.BENCH_GATEWAY_WORKERS ?? '1,2').split(',').map((s) => Number(s.trim()))
@@ -111,8 +114,9 @@ function readOptions() {
   const upstream = process.env.BENCH_UPSTREAM ?? ''
   if (upstream && upstream !== 'nginx' && upstream !== 'node') fail(`BENCH_UPSTREAM must be nginx or node, not "${upstream}"`)
   return {
-    proxy: values.only !== 'micro',
-    micro: values.only !== 'proxy',
+    proxy: values.only === undefined || values.only === 'proxy',
+    micro: values.only === undefined || values.only === 'micro',
+    protocols: values.only === undefined || values.only === 'protocols',
     check: values.check === true,
     targets,
     gatewayWorkers,
@@ -200,16 +204,7 @@ async function startUpstream(nginxBin, opts, port) {
     const n = await startNginx(nginxBin, { role: 'upstream', port, conf: (prefix) => upstreamConf(prefix, port) })
     return { kind: 'nginx (1 worker, return 200)', port, stop: () => n.stop() }
   }
-  const proc = start(process.execPath, [path.join(HERE, 'lib', 'node-upstream.mjs'), String(port)], { name: 'node upstream' })
-  const ready = await waitUntil(async () => (await get(`http://127.0.0.1:${port}/`)).status === 200, {
-    timeoutMs: 10000,
-    abort: () => (proc.exited ? `exited (${proc.exitCode ?? proc.signal})` : null),
-  })
-  if (!ready.ok) {
-    await stop(proc)
-    throw new Error(`node upstream did not start: ${ready.reason}\n${tail(proc)}`)
-  }
-  return { kind: 'node:http (1 process)', port, stop: () => stop(proc) }
+  return startNodeUpstream(port)
 }
 
 async function runProxy(opts, results) {
@@ -400,24 +395,29 @@ function verdict(rows, opts) {
 
 // ---------------------------------------------------------------------------- micro-benchmarks
 
-async function runMicro(results) {
-  results.micro = []
-  for (const file of ['router-bench.ts', 'parser-bench.ts', 'hot-path-bench.ts', 'rate-table-bench.ts', 'jwt-bench.ts']) {
+/** Runs each script of native-bench/ with tsx, its output passed through, into results[key]. */
+async function runScripts(results, key, files) {
+  results[key] = []
+  for (const file of files) {
     const full = path.join(HERE, file)
     const rel = path.relative(ROOT, full)
     console.log(`\n## ${rel}\n`)
     if (!existsSync(full)) {
       console.log(`(${rel} does not exist yet: skipped)`)
-      results.micro.push({ name: file, skipped: 'file missing' })
+      results[key].push({ name: file, skipped: 'file missing' })
       continue
     }
     const proc = start(process.execPath, ['--import', 'tsx', full], { cwd: ROOT, passThrough: true, name: file })
     await proc.done
     const code = proc.spawnError ? proc.spawnError.message : proc.exitCode ?? proc.signal
     if (code !== 0) console.log(`(${rel} exited ${code})`)
-    results.micro.push({ name: file, exitCode: code, output: proc.stdout, stderr: proc.stderr || undefined })
+    results[key].push({ name: file, exitCode: code, output: proc.stdout, stderr: proc.stderr || undefined })
   }
 }
+
+const MICRO = ['router-bench.ts', 'parser-bench.ts', 'hot-path-bench.ts', 'rate-table-bench.ts', 'jwt-bench.ts']
+/** Each starts its own upstream and a 1-worker gateway and prints both sides of its bar in one run. */
+const PROTOCOLS = ['grpc-bench.ts', 'ws-bench.ts']
 
 // ---------------------------------------------------------------------------- main
 
@@ -438,7 +438,8 @@ async function main() {
     console.log(`load:        ${m.loadAverage1m} (1 min) before starting — something else is using the CPU; numbers will be noisy`)
   }
   if (opts.proxy) await runProxy(opts, results)
-  if (opts.micro) await runMicro(results)
+  if (opts.micro) await runScripts(results, 'micro', MICRO)
+  if (opts.protocols) await runScripts(results, 'protocols', PROTOCOLS)
 
   const dir = path.join(HERE, 'results')
   mkdirSync(dir, { recursive: true })

@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util'
 import type { Server } from 'node:http'
 import { createLogger } from './logger.js'
 import { readSettings, SettingsError, type Settings } from './settings.js'
+import { claimStdout } from './observability/stdout-claim.js'
 import { VERSION } from './version.js'
 
 /** Where --demo-upstream's echo server listens; config/gateway.yaml points there. */
@@ -46,7 +47,9 @@ async function validate(settings: Settings): Promise<number> {
   return 0
 }
 
-async function start(settings: Settings, demo: boolean): Promise<void> {
+async function start(config: Settings, demo: boolean): Promise<void> {
+  // First, before anything opens files or starts threads: stdout becomes the access log's alone.
+  const settings = claimStdout(config)
   const log = createLogger(settings.logLevel, { component: 'primary' })
   const { loadConfigFile } = await import('./primary/config-source.js')
   const { Gateway } = await import('./primary/gateway.js')

@@ -28,6 +28,12 @@ export const GW = Object.freeze({
   UPSTREAM_BAD_RESPONSE: kind('GW_UPSTREAM_BAD_RESPONSE', 502, 'An invalid response was received from the upstream server', 'upstream'),
   INTERNAL: kind('GW_INTERNAL', 500, 'An unexpected error occurred', 'internal'),
   SHUTTING_DOWN: kind('GW_SHUTTING_DOWN', 503, 'The gateway is shutting down', 'internal'),
+  /** GATEWAY_MAX_CONCURRENCY requests are in flight in this worker: sent with Retry-After. */
+  OVERLOADED: kind('GW_OVERLOADED', 503, 'The gateway is overloaded, retry later', 'internal'),
+  /** A route of a grpc/grpcs service without grpc-gateway: the gateway does not relay native gRPC. */
+  GRPC_NOT_TRANSCODED: kind('GW_GRPC_NOT_TRANSCODED', 502, 'This route reaches a gRPC service: add the grpc-gateway plugin to transcode it', 'internal'),
+  /** A request without a WebSocket handshake on a route whose protocols are ws/wss only (sent with Upgrade: websocket). */
+  UPGRADE_REQUIRED: kind('GW_UPGRADE_REQUIRED', 426, 'This route only accepts WebSocket connections', 'downstream'),
   /** Kong: a route whose protocols are https only, asked over plain http, with https_redirect_status_code 426. */
   HTTPS_REQUIRED: kind('GW_HTTPS_REQUIRED', 426, 'Please use HTTPS protocol', 'downstream'),
 })

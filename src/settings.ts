@@ -1,7 +1,7 @@
 // Environment variables → typed Settings (SPEC §2). Every value is checked once at start-up;
 // an invalid one is an error naming the variable, never a silent default.
 import { createPrivateKey, X509Certificate } from 'node:crypto'
-import { readFileSync } from 'node:fs'
+import { closeSync, openSync, readFileSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
 import { resolve } from 'node:path'
 import { parseCidrList, type CidrList } from './net/cidr.js'
@@ -33,6 +33,21 @@ export interface Settings {
   /** GATEWAY_TLS_CERT / GATEWAY_TLS_KEY: absolute PEM file paths of the default certificate, or null. */
   tlsCert: string | null
   tlsKey: string | null
+  /** GATEWAY_WS_MAX_MESSAGE_SIZE: largest WebSocket message a tunnel relays, in bytes. */
+  wsMaxMessageSize: number
+  /** GATEWAY_WS_IDLE_TIMEOUT_S: a tunnel with no message either way for this long is closed; 0 = never. */
+  wsIdleTimeoutS: number
+  /**
+   * GATEWAY_ACCESS_LOG: 'stdout', 'off', or the absolute path of a file appended to. The primary turns 'stdout'
+   * into `fd:N`, a descriptor of the access log's own (observability/stdout-claim), before workers start.
+   */
+  accessLog: string
+  /** GATEWAY_OTEL_ENDPOINT: OTLP/HTTP traces URL for tracing every route, null when unset. */
+  otelEndpoint: string | null
+  /** GATEWAY_OTEL_SAMPLING_RATE: share of new traces sampled by that process-wide tracing, 0 to 1. */
+  otelSamplingRate: number
+  /** GATEWAY_MAX_CONCURRENCY: requests in flight per worker past which new ones get 503; 0 = no limit. */
+  maxConcurrency: number
 }
 
 type Env = Record<string, string | undefined>
@@ -76,6 +91,15 @@ export function parseSize(name: string, raw: string): number {
   const unit = m ? SIZE_UNITS[m[2]!.toLowerCase()] : undefined
   if (!m || unit === undefined) fail(name, raw, 'must be a size such as 512k, 10m or 1g')
   return Number(m[1]) * unit
+}
+
+/** A size (parseSize) between `min` and `max` bytes, or `fallback` when unset. */
+function sizeBetween(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name]
+  if (raw === undefined || raw === '') return fallback
+  const value = parseSize(name, raw)
+  if (value < min || value > max) fail(name, raw, `must be a size between ${min} bytes and ${max / 1024 ** 3}g`)
+  return value
 }
 
 function powerOfTwo(env: Env, name: string, fallback: number, min: number, max: number): number {
@@ -140,6 +164,42 @@ function tlsFiles(env: Env): { tlsCert: string | null; tlsKey: string | null } {
   return { tlsCert: resolve(cert), tlsKey: resolve(key) }
 }
 
+/** GATEWAY_ACCESS_LOG: stdout, off, or a file that must be open-able for appending (checked now, named in the error). */
+function accessLog(env: Env): string {
+  const raw = env.GATEWAY_ACCESS_LOG?.trim() ?? ''
+  if (raw === '' || raw === 'stdout') return 'stdout'
+  if (raw === 'off') return 'off'
+  const path = resolve(raw)
+  try {
+    closeSync(openSync(path, 'a'))
+  } catch (err) {
+    return fail('GATEWAY_ACCESS_LOG', raw, `must be stdout, off or a writable file path: ${(err as Error).message}`)
+  }
+  return path
+}
+
+function httpUrl(env: Env, name: string): string | null {
+  const raw = env[name]?.trim() ?? ''
+  if (raw === '') return null
+  let url: URL
+  try {
+    url = new URL(raw)
+  } catch {
+    return fail(name, raw, 'must be an http:// or https:// URL')
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') fail(name, raw, 'must be an http:// or https:// URL')
+  return raw
+}
+
+/** A fraction between 0 and 1 (e.g. 0.25), or `fallback` when unset. */
+function ratio(env: Env, name: string, fallback: number): number {
+  const raw = env[name]?.trim() ?? ''
+  if (raw === '') return fallback
+  const value = /^(\d+(\.\d*)?|\.\d+)$/.test(raw) ? Number(raw) : NaN
+  if (!(value >= 0 && value <= 1)) fail(name, raw, 'must be a number between 0 and 1')
+  return value
+}
+
 export function readSettings(env: Env = process.env): Settings {
   const logLevel = str(env, 'GATEWAY_LOG_LEVEL', 'info')
   if (!LOG_LEVELS.includes(logLevel)) fail('GATEWAY_LOG_LEVEL', logLevel, `must be one of ${LOG_LEVELS.join(', ')}`)
@@ -170,5 +230,11 @@ export function readSettings(env: Env = process.env): Settings {
     redisUrl: redisUrl(env),
     tlsPort: tlsPort(env, port),
     ...tlsFiles(env),
+    wsMaxMessageSize: sizeBetween(env, 'GATEWAY_WS_MAX_MESSAGE_SIZE', 16 * 1024 ** 2, 1, 1024 ** 3),
+    wsIdleTimeoutS: int(env, 'GATEWAY_WS_IDLE_TIMEOUT_S', 120, 0, 86_400),
+    accessLog: accessLog(env),
+    otelEndpoint: httpUrl(env, 'GATEWAY_OTEL_ENDPOINT'),
+    otelSamplingRate: ratio(env, 'GATEWAY_OTEL_SAMPLING_RATE', 1),
+    maxConcurrency: int(env, 'GATEWAY_MAX_CONCURRENCY', 10_000, 0, 10_000_000),
   }
 }

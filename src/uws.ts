@@ -21,4 +21,4 @@ function load(): typeof UWS {
 }
 
 export const uws = load()
-export type { AppOptions, HttpRequest, HttpResponse, TemplatedApp, us_listen_socket, WebSocket, RecognizedString } from '@trufflesuite/uws-js-unofficial'
+export type { AppOptions, HttpRequest, HttpResponse, TemplatedApp, us_listen_socket, us_socket_context_t, WebSocket, WebSocketBehavior, RecognizedString } from '@trufflesuite/uws-js-unofficial'

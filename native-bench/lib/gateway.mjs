@@ -91,17 +91,18 @@ export function gatewayEnv({ workers, port, adminPort, configPath }, env = proce
 }
 
 /**
- * Start `node dist/cli.js start -c <tmp config>`; resolves { proc, port, env, stop() } once
- * GET /health on the admin port is 200. Throws an Error with a clear message (and the
- * gateway's last output lines) if it is not built, exits, or does not become healthy.
+ * Start `node dist/cli.js start -c <tmp config>`; resolves { proc, port, env, configPath, stop() } once
+ * GET /health on the admin port is 200. The config is `config` when given, else the one-route bench config
+ * for `upstreamPort` and `scenario`. Throws an Error with a clear message (and the gateway's last output
+ * lines) if it is not built, exits, or does not become healthy.
  */
-export async function startGateway(root, { workers, port, adminPort, upstreamPort, scenario = SCENARIOS.plain(), timeoutMs = 20000 }) {
+export async function startGateway(root, { workers, port, adminPort, upstreamPort, scenario = SCENARIOS.plain(), config, env: extraEnv = {}, timeoutMs = 20000 }) {
   const cli = gatewayCli(root)
   if (!existsSync(cli)) throw new Error(`${path.relative(root, cli) || cli} is missing: run npm run build first`)
   const dir = makeTempDir('native-bench-gateway-')
   const configPath = path.join(dir, 'gateway.json')
-  writeFileSync(configPath, `${JSON.stringify(benchConfig(upstreamPort, scenario), null, 2)}\n`)
-  const env = gatewayEnv({ workers, port, adminPort, configPath })
+  writeFileSync(configPath, `${JSON.stringify(config ?? benchConfig(upstreamPort, scenario), null, 2)}\n`)
+  const env = { ...gatewayEnv({ workers, port, adminPort, configPath }), ...extraEnv }
   const proc = start(process.execPath, [cli, 'start', '-c', configPath], { env, cwd: root, name: `gateway (${workers})` })
   const cleanup = () => removeTempDir(dir)
   const ready = await waitUntil(async () => (await get(`http://127.0.0.1:${adminPort}/health`, 1000)).status === 200, {
@@ -117,7 +118,9 @@ export async function startGateway(root, { workers, port, adminPort, upstreamPor
   return {
     proc,
     port,
+    adminPort,
     env,
+    configPath,
     async stop() {
       await stop(proc, { signal: 'SIGTERM', graceMs: 5000 })
       cleanup()

@@ -133,6 +133,7 @@ function compilePlugin(p: PluginEntity, names: { services: string[]; routes: str
     name: p.name,
     id: p.id ?? `${p.name}:${service ?? '*'}:${route ?? '*'}:${consumer ?? '*'}`,
     config: structuredClone(p.config),
+    ...(p.prepared === undefined ? {} : { prepared: p.prepared }),
     service,
     route,
     consumer,

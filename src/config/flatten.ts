@@ -22,6 +22,9 @@ export type PluginSchemas = Readonly<Record<string, {
   readonly checkEnv?: (config: Record<string, unknown>, env: Readonly<Record<string, string | undefined>>) => readonly { field: string; message: string }[]
   /** Kong's `consumer = typedefs.no_consumer`: the plugin identifies consumers, so it cannot be scoped to one. */
   readonly noConsumer?: boolean
+  /** Primary-side loading (files relative to the config's directory); see PluginDefinition.prepare. */
+  readonly prepare?: (config: Record<string, unknown>, baseDir: string) =>
+    { ok: true; data: unknown } | { ok: false; problems: readonly { field: string; message: string }[] }
 }>>
 
 export type Env = Readonly<Record<string, string | undefined>>
@@ -210,7 +213,7 @@ function checkCertificateRefs(ctx: Ctx, tree: Tree): void {
   for (const [u, i] of objects(tree.upstreams)) ctx.certificates.resolve(u.client_certificate, `upstreams[${i}].client_certificate`)
 }
 
-function resolvePlugins(ctx: Ctx, registry: PluginSchemas, env: Env): void {
+function resolvePlugins(ctx: Ctx, registry: PluginSchemas, env: Env, baseDir: string): void {
   const scopes = new Map<string, string>()
   for (const p of ctx.plugins) {
     const name = p.raw.name as string
@@ -238,6 +241,11 @@ function resolvePlugins(ctx: Ctx, registry: PluginSchemas, env: Env): void {
       if (def.checkEnv !== undefined && ctx.report.errors.length === errorsBefore) {
         for (const e of def.checkEnv(plugin.config, env)) ctx.report.errors.push({ path: joinPath(`${p.at}.config`, e.field), message: e.message })
       }
+      if (def.prepare !== undefined && ctx.report.errors.length === errorsBefore) {
+        const prepared = def.prepare(plugin.config, baseDir)
+        if (prepared.ok) plugin.prepared = prepared.data
+        else for (const e of prepared.problems) ctx.report.errors.push({ path: joinPath(`${p.at}.config`, e.field), message: e.message })
+      }
     }
     // Kong allows one instance of a plugin per scope (its cache key: name, route, service, consumer).
     const key = `${name}|${plugin.service}|${plugin.route}|${plugin.consumer}`
@@ -248,7 +256,10 @@ function resolvePlugins(ctx: Ctx, registry: PluginSchemas, env: Env): void {
   }
 }
 
-export function flatten(tree: Tree, formatVersion: string, registry: PluginSchemas, report: Report, env: Env = process.env): ValidConfig {
+/** `baseDir`: where relative paths in plugin configs resolve (the config file's directory). */
+export function flatten(
+  tree: Tree, formatVersion: string, registry: PluginSchemas, report: Report, env: Env = process.env, baseDir: string = process.cwd(),
+): ValidConfig {
   const ctx: Ctx = {
     cfg: {
       format_version: formatVersion, services: [], routes: [], upstreams: [], consumers: [], plugins: [],
@@ -269,6 +280,6 @@ export function flatten(tree: Tree, formatVersion: string, registry: PluginSchem
   flattenCertificates(ctx, tree)
   checkCertificateRefs(ctx, tree)
   for (const [p, i] of objects(tree.plugins)) ctx.plugins.push({ raw: p, at: `plugins[${i}]` })
-  resolvePlugins(ctx, registry, env)
+  resolvePlugins(ctx, registry, env, baseDir)
   return ctx.cfg
 }

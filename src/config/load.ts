@@ -1,7 +1,7 @@
 // Reading a declarative config: a file or posted text, YAML or JSON, vault references resolved,
 // then validated. The only I/O in config/ is the synchronous read of the file itself.
 import { readFileSync } from 'node:fs'
-import { extname, resolve } from 'node:path'
+import { dirname, extname, resolve } from 'node:path'
 import YAML from 'yaml'
 import type { ValidationResult } from './model.js'
 import type { Issue } from './schema.js'
@@ -38,8 +38,13 @@ function parse(text: string, source: string, format: 'yaml' | 'json'): { doc: un
   return { doc: doc.toJS({ maxAliasCount: 100 }), errors: [], warnings: doc.warnings.map(issue) }
 }
 
-/** Parses and validates config text, e.g. a body posted to the admin API. Never throws. */
+/**
+ * Parses and validates config text, e.g. a body posted to the admin API. Never throws. Relative paths in
+ * plugin configs (a .proto) resolve from the directory of `sourceName` taken as a file path (a bare name
+ * such as 'posted' is then the working directory), unless options.baseDir says otherwise.
+ */
 export function parseConfigText(text: string, sourceName: string, options: LoadOptions = {}): LoadResult {
+  if (options.baseDir === undefined) options = { ...options, baseDir: dirname(resolve(sourceName)) }
   const parsed = parse(text, sourceName, options.format ?? 'yaml')
   if (parsed.errors.length > 0) return failed(sourceName, parsed.errors)
   if (parsed.doc === null || parsed.doc === undefined) return failed(sourceName, [{ path: sourceName, message: 'the config is empty' }])

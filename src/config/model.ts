@@ -104,6 +104,8 @@ export interface PluginEntity extends Located {
   instance_name: string | null
   /** Validated by the plugin's own schema, defaults filled. */
   config: Record<string, unknown>
+  /** What the plugin's prepare() returned (plain data, e.g. a loaded proto's descriptor); absent without one. */
+  prepared?: unknown
   enabled: boolean
   /** Indexes into ValidConfig.services / routes / consumers, -1 when not scoped by that entity. */
   service: number

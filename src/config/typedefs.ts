@@ -138,6 +138,18 @@ export function headerValueError(v: string): string | null {
   return v.startsWith('~*') ? regexError(v.slice(2), compileHeaderRegex) : null
 }
 
+/** An absolute http:// or https:// URL (Kong's typedefs.url, narrowed to what an HTTP client can call). */
+export function httpUrlError(s: string): string | null {
+  let u: URL
+  try {
+    u = new URL(s)
+  } catch {
+    return 'must be an absolute http or https URL'
+  }
+  return u.protocol === 'http:' || u.protocol === 'https:' ? null : 'must be an absolute http or https URL'
+}
+export const httpUrl = (o?: { required?: boolean }): StringField => str({ ...o, custom: httpUrlError })
+
 export const httpMethod = (): StringField => str({ match: /^[A-Z]+$/, matchError: 'must be an upper-case HTTP method' })
 
 /** Status code lists in health checks (Kong: 100–999). */

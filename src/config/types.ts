@@ -11,6 +11,8 @@ export interface PluginInstance {
   name: string
   id: string
   config: Record<string, unknown>
+  /** Plain data from the plugin's prepare() in the primary (PluginScope.prepared); absent without one. */
+  prepared?: unknown
   /** Scope, as names/ids of the entities it is attached to (null = not scoped by that entity). */
   service: string | null
   route: string | null

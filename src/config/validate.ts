@@ -3,6 +3,7 @@
 import type { ValidationResult } from './model.js'
 import { any, arrayOf, bool, isPlainObject, newReport, noop, record, str, validateRecord, type RecordField } from './schema.js'
 import { migrateLegacyRoutes, readFormatVersion } from './format-version.js'
+import { warnUntranscodedGrpcRoutes } from './grpc-routes.js'
 import { flatten, type PluginSchemas } from './flatten.js'
 import { serviceSchema } from './entities/services.js'
 import { routeSchema } from './entities/routes.js'
@@ -47,6 +48,8 @@ export interface ValidateOptions {
   plugins?: PluginSchemas
   /** Environment for `{vault://env/NAME}` and for plugin checks that depend on it (GATEWAY_REDIS_URL); process.env by default. */
   env?: Readonly<Record<string, string | undefined>>
+  /** Directory that relative file paths in plugin configs resolve against (a .proto); the config file's, else the cwd. */
+  baseDir?: string
 }
 
 /** Validates a parsed declarative document. Never throws; the input is not modified. */
@@ -61,7 +64,8 @@ export function validateConfig(input: unknown, options: ValidateOptions = {}): V
   if (version === '1.1' || version === '2.1') migrateLegacyRoutes(doc, report)
   cachedSchema ??= documentSchema()
   const tree = validateRecord(cachedSchema, doc, '', report) ?? {}
-  const config = flatten(tree, version ?? '3.0', options.plugins ?? plugins, report, options.env ?? process.env)
+  const config = flatten(tree, version ?? '3.0', options.plugins ?? plugins, report, options.env ?? process.env, options.baseDir)
   if (report.errors.length > 0) return { ok: false, errors: report.errors, warnings: report.warnings }
+  warnUntranscodedGrpcRoutes(config, report)
   return { ok: true, config, warnings: report.warnings }
 }

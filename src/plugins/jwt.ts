@@ -4,7 +4,7 @@
 // allocates a promise; only a token whose JWKS kid is unknown waits, for one rate-limited refresh.
 import type { ConsumerRecord, CredentialRecord, Snapshot } from '../config/types.js'
 import { bool, int, num, record, setOf, str, type EntityCheck } from '../config/schema.js'
-import { headerName } from '../config/typedefs.js'
+import { headerName, httpUrlError } from '../config/typedefs.js'
 import { errorBody } from '../errors.js'
 import type { Logger } from '../logger.js'
 import { compileAnonymous, JSON_TYPE, realmField, useAnonymous, type Anonymous } from './auth-common.js'
@@ -32,16 +32,6 @@ const maximumExpirationNeedsExp: EntityCheck = (c) =>
 const consumerClaimNeedsJwks: EntityCheck = (c) =>
   c.consumer_claim !== null && c.jwks_uri === null
     ? { field: 'consumer_claim', message: "requires 'jwks_uri' (with jwt_secrets the consumer is the credential's)" } : null
-
-function httpUrlError(s: string): string | null {
-  let u: URL
-  try {
-    u = new URL(s)
-  } catch {
-    return 'must be an absolute http or https URL'
-  }
-  return u.protocol === 'http:' || u.protocol === 'https:' ? null : 'must be an absolute http or https URL'
-}
 
 const schema = record({
   uri_param_names: setOf(str({ minLength: 1 }), { default: ['jwt'] }),

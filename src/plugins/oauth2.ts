@@ -22,7 +22,7 @@
 //   every worker, reload and gateway host with the same config accepts them, and rotating the secret revokes
 //   them all. No refresh tokens: the authorization code, implicit and password flows are refused at load.
 import { arrayOf, bool, num, oneOf, noop, record, requiredWhen, str, type EntityCheck } from '../config/schema.js'
-import { headerName, timeout } from '../config/typedefs.js'
+import { headerName, httpUrlError, timeout } from '../config/typedefs.js'
 import { errorBody } from '../errors.js'
 import { alreadyAuthenticated, authenticate, findConsumer } from './consumer.js'
 import { FAIL_FAST_MS, introspectorFor, type Introspector } from './oauth2-introspection.js'
@@ -46,16 +46,6 @@ const UNAVAILABLE_DESCRIPTION = 'The authorization server could not be reached t
 
 const NO_TOKEN_STORE = 'needs a token store, which this gateway has not; validate tokens of an authorization server '
   + '(introspection_endpoint or jwks_uri) or issue them here with enable_client_credentials'
-
-function httpUrlError(s: string): string | null {
-  let u: URL
-  try {
-    u = new URL(s)
-  } catch {
-    return `invalid URL: ${s}`
-  }
-  return u.protocol === 'http:' || u.protocol === 'https:' ? null : 'must be an http or https URL'
-}
 
 const url = () => str({ custom: httpUrlError })
 

@@ -149,6 +149,7 @@ function lookupResolved(ctx: PluginRequest, c: ProxyCacheConfig, base: string, n
  * upstream's obs-text byte (e.g. 0xE9) into two bytes on hits only.
  */
 function serve(ctx: PluginRequest, c: ProxyCacheConfig, found: CacheLookup, status: 'Hit' | 'Stale', key: string): void {
+  ctx.cacheStatus = status
   if (c.statusHeader) ctx.addResponseHeader('X-Cache-Status', status)
   if (c.keyHeader) ctx.addResponseHeader('X-Cache-Key', key)
   const stored = found.entry.headers
@@ -166,6 +167,7 @@ function usable(found: CacheLookup | null, directives: RequestDirectives | null)
 }
 
 function bypass(ctx: PluginRequest, c: ProxyCacheConfig): typeof CONTINUE {
+  ctx.cacheStatus = 'Bypass'
   if (c.statusHeader) ctx.addResponseHeader('X-Cache-Status', 'Bypass')
   c.count(STAT.CACHE_BYPASS)
   return CONTINUE
@@ -218,12 +220,14 @@ class CacheFill implements ResponseObserver {
     this.key = vary === null || vary.length === 0 ? this.base : variantKey(this.base, vary, (name) => this.ctx.headers.get(name))
     if (c.keyHeader) this.ctx.addResponseHeader('X-Cache-Key', this.key)
     if (!cacheable) {
+      this.ctx.cacheStatus = 'Bypass'
       if (c.statusHeader) this.ctx.addResponseHeader('X-Cache-Status', 'Bypass')
       c.count(STAT.CACHE_BYPASS)
       this.release()
       return false
     }
-    if (c.statusHeader) this.ctx.addResponseHeader('X-Cache-Status', this.refresh ? 'Refresh' : 'Miss')
+    this.ctx.cacheStatus = this.refresh ? 'Refresh' : 'Miss'
+    if (c.statusHeader) this.ctx.addResponseHeader('X-Cache-Status', this.ctx.cacheStatus)
     c.count(STAT.CACHE_MISS)
     this.storing = true
     this.status = status

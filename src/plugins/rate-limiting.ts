@@ -179,6 +179,7 @@ function resetSeconds(ms: number): number {
 
 function reject(ctx: PluginRequest, c: RateLimitingConfig, retryAfter: number): typeof DONE {
   c.count(STAT.RATE_LIMITED)
+  ctx.rateLimited = true
   const headers: Array<[string, string]> = [['Content-Type', JSON_TYPE]]
   if (!c.hideHeaders) headers.push(['Retry-After', String(retryAfter)])
   ctx.reply(c.errorCode, errorBody(c.errorMessage, ctx.requestId), headers)

@@ -1,6 +1,6 @@
 // The primary's view of a config file: load + validate + compile in one call, problems already
 // formatted as `path: message`, and the Snapshot checked against the shared health table's size.
-import { loadConfigFile as loadAndValidate } from '../config/load.js'
+import { loadConfigFile as loadAndValidate, parseConfigText, type LoadResult } from '../config/load.js'
 import { compileSnapshot, type AssignSlots } from '../config/compile.js'
 import type { ValidConfig } from '../config/model.js'
 import type { Issue } from '../config/schema.js'
@@ -15,7 +15,18 @@ const format = (i: Issue): string => `${i.path}: ${i.message}`
 
 /** `assignSlots`: the running gateway's slot allocator (primary/health-slots), so targets keep their health. */
 export function loadConfigFile(path: string, healthCapacity = DEFAULT_HEALTH_CAPACITY, assignSlots?: AssignSlots): SourceResult {
-  const result = loadAndValidate(path)
+  return compileLoaded(loadAndValidate(path), healthCapacity, assignSlots)
+}
+
+/**
+ * Config text posted to the admin API, YAML or JSON. `source` names it in problems and is where relative
+ * paths in it resolve from (the config file's path: a posted config stands in for that file).
+ */
+export function loadConfigText(text: string, format: 'yaml' | 'json', source: string, healthCapacity: number, assignSlots?: AssignSlots): SourceResult {
+  return compileLoaded(parseConfigText(text, source, { format }), healthCapacity, assignSlots)
+}
+
+function compileLoaded(result: LoadResult, healthCapacity: number, assignSlots?: AssignSlots): SourceResult {
   const warnings = result.warnings.map(format)
   if (!result.ok) return { ok: false, errors: result.errors.map(format), warnings }
   const snapshot = compileSnapshot(result.config, result.source, Date.now(), assignSlots)
@@ -23,7 +34,13 @@ export function loadConfigFile(path: string, healthCapacity = DEFAULT_HEALTH_CAP
     const targets = snapshot.upstreams.reduce((n, u) => n + u.targets.length, 0) + snapshot.services.filter((s) => s.upstream === -1).length
     return { ok: false, errors: [`${result.source}: ${targets} targets exceed the health table's ${healthCapacity} slots`], warnings }
   }
-  return { ok: true, snapshot, document: withoutSecrets(result.config, result.secretPaths), warnings }
+  return { ok: true, snapshot, document: withoutSecrets(withoutPrepared(result.config), result.secretPaths), warnings }
+}
+
+/** GET /config shows the config as written: a plugin's prepared data (a loaded proto's descriptor) is left out. */
+function withoutPrepared(config: ValidConfig): ValidConfig {
+  if (!config.plugins.some((p) => p.prepared !== undefined)) return config
+  return { ...config, plugins: config.plugins.map(({ prepared: _prepared, ...rest }) => rest) }
 }
 
 /**

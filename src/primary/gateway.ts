@@ -10,13 +10,19 @@ import { RateTable } from '../shared/rate-table.js'
 import { cacheTierFor } from '../plugins/proxy-cache.js'
 import type { CacheTier } from '../redis/cache-tier.js'
 import { AdminServer } from './admin/server.js'
-import { loadConfigFile } from './config-source.js'
+import { loadConfigFile, loadConfigText, summarize, type SourceResult } from './config-source.js'
 import { HealthChecker } from './health-checker.js'
 import { HealthSlots } from './health-slots.js'
 import { redact } from './redact.js'
 import { WorkerSet } from './workers.js'
+import { gatewayTotals, TrafficSampler } from './traffic-sampler.js'
 import { VERSION } from '../version.js'
 import { defaultCertificateProblem } from '../config/compile-tls.js'
+
+/** What a reload, a posted config or a validation came to; `errors` are `path: message` lines. */
+export type ApplyResult =
+  | { ok: true; hash: string; summary: string; warnings: string[] }
+  | { ok: false; errors: string[]; warnings: string[] }
 
 export class Gateway {
   readonly settings: Settings
@@ -29,6 +35,8 @@ export class Gateway {
   readonly cache: CacheStore
   readonly workers: WorkerSet
   readonly admin: AdminServer
+  /** Live traffic windows for the dashboard, sampled only while it is watched. */
+  readonly traffic: TrafficSampler
   snapshot: Snapshot
   document: unknown
   port = 0
@@ -62,6 +70,7 @@ export class Gateway {
       cacheSab: this.cache.sab,
     }), log)
     this.admin = new AdminServer(this)
+    this.traffic = new TrafficSampler(() => gatewayTotals(this), { onError: (err) => this.log.warn({ err }, 'dashboard traffic sample failed') })
   }
 
   async start(): Promise<void> {
@@ -74,21 +83,32 @@ export class Gateway {
     this.log.info({ port: this.port, tlsPort: this.tlsPort, admin: `${this.settings.adminHost}:${this.admin.port}`, workers: this.settings.workers, config: this.snapshot.hash }, 'gateway started')
   }
 
-  /** Re-reads the config file; on any problem logs every error and keeps the running config. */
-  reload(): boolean {
-    const result = loadConfigFile(this.settings.configPath, this.health.capacity, this.healthSlots.assign)
-    if (!result.ok) {
+  /** Re-reads the config file (SIGHUP); on any problem logs every error and keeps the running config. */
+  reload(): ApplyResult {
+    return this.apply(loadConfigFile(this.settings.configPath, this.health.capacity, this.healthSlots.assign), 'file')
+  }
+
+  /** A config posted to the admin API (POST /config): the same checks and swap as a reload of the file. */
+  applyText(text: string, format: 'yaml' | 'json'): ApplyResult {
+    return this.apply(loadConfigText(text, format, this.settings.configPath, this.health.capacity, this.healthSlots.assign), 'admin')
+  }
+
+  /** POST /config/validate: every check a reload makes, nothing applied (health slots are not assigned). */
+  validateText(text: string, format: 'yaml' | 'json'): ApplyResult {
+    const result = loadConfigText(text, format, this.settings.configPath, this.health.capacity)
+    const errors = result.ok ? this.snapshotProblems(result.snapshot) : result.errors
+    if (!result.ok || errors.length > 0) return { ok: false, errors, warnings: result.warnings }
+    return { ok: true, hash: result.snapshot.hash, summary: summarize(result.snapshot), warnings: result.warnings }
+  }
+
+  private apply(result: SourceResult, origin: 'file' | 'admin'): ApplyResult {
+    const errors = result.ok ? this.snapshotProblems(result.snapshot) : result.errors
+    if (!result.ok || errors.length > 0) {
       this.reloads.failed++
-      this.log.error({ errors: result.errors }, 'reload rejected: config is invalid, nothing changed')
-      return false
+      this.log.error({ origin, errors }, 'reload rejected: config is invalid, nothing changed')
+      return { ok: false, errors, warnings: result.warnings }
     }
     for (const warning of result.warnings) this.log.warn({ warning }, 'config warning')
-    const tlsProblem = this.tlsProblem(result.snapshot)
-    if (tlsProblem !== null) {
-      this.reloads.failed++
-      this.log.error({ errors: [tlsProblem] }, 'reload rejected: config is invalid, nothing changed')
-      return false
-    }
     // Slots first: new targets' slots are cleared before any worker can route to them.
     this.healthSlots.commit(result.snapshot)
     this.healthChecker.update(result.snapshot)
@@ -96,14 +116,15 @@ export class Gateway {
     this.document = result.document
     this.workers.broadcast(result.snapshot)
     this.reloads.ok++
-    this.log.info({ config: result.snapshot.hash }, 'config reloaded')
-    return true
+    this.log.info({ origin, config: result.snapshot.hash }, 'config reloaded')
+    return { ok: true, hash: result.snapshot.hash, summary: summarize(result.snapshot), warnings: result.warnings }
   }
 
   async shutdown(): Promise<void> {
     if (this.draining) return
     this.draining = true
     this.healthChecker.stop()
+    this.traffic.stop()
     this.log.info({ timeoutMs: this.settings.drainTimeoutMs }, 'draining')
     await this.workers.drain(this.settings.drainTimeoutMs)
     this.admin.close()
@@ -112,6 +133,12 @@ export class Gateway {
   /** A TLS listener needs a default certificate: GATEWAY_TLS_CERT/KEY or a config certificate. */
   private tlsProblem(snapshot: Snapshot): string | null {
     return defaultCertificateProblem(this.settings.tlsPort, this.settings.tlsCert !== null, snapshot.tls)
+  }
+
+  /** What a valid config may still not run with in this process (the checks beyond validation). */
+  private snapshotProblems(snapshot: Snapshot): string[] {
+    const tls = this.tlsProblem(snapshot)
+    return tls === null ? [] : [tls]
   }
 
   ready(): boolean {

@@ -1,7 +1,8 @@
 // Messages between the primary and its worker threads (structured clone over the worker port).
-// Nothing here is sent per request: only start-up data, Snapshots and lifecycle commands.
+// Nothing here is sent per request: only start-up data, Snapshots, metrics scrapes and lifecycle commands.
 import type { Snapshot } from '../config/types.js'
 import type { Settings } from '../settings.js'
+import type { RowSnapshot } from '../observability/worker-metrics.js'
 
 export interface WorkerInit {
   index: number
@@ -15,7 +16,11 @@ export interface WorkerInit {
   cacheSab: SharedArrayBuffer
 }
 
-export type PrimaryMessage = { type: 'snapshot'; snapshot: Snapshot } | { type: 'drain' } | { type: 'terminate' }
+export type PrimaryMessage =
+  | { type: 'snapshot'; snapshot: Snapshot }
+  | { type: 'metrics'; id: number }
+  | { type: 'drain' }
+  | { type: 'terminate' }
 
 export type WorkerMessage =
   | { type: 'ready'; port: number; tlsPort: number | null }
@@ -23,3 +28,4 @@ export type WorkerMessage =
   | { type: 'apply-failed'; hash: string; error: string }
   | { type: 'listen-failed'; error: string }
   | { type: 'drained' }
+  | { type: 'metrics'; id: number; rows: RowSnapshot[] }

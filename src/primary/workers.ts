@@ -5,6 +5,8 @@ import { Worker } from 'node:worker_threads'
 import type { Logger } from '../logger.js'
 import type { Snapshot } from '../config/types.js'
 import type { PrimaryMessage, WorkerInit, WorkerMessage } from './messages.js'
+import type { RowSnapshot } from '../observability/worker-metrics.js'
+import { mergeRows, toSnapshots } from '../observability/metrics-merge.js'
 
 const WORKER_URL = new URL('../worker/main.js', import.meta.url)
 /** A worker that dies this soon after starting is respawned after a pause, not in a tight loop. */
@@ -14,7 +16,12 @@ interface Slot {
   worker: Worker | null
   ready: boolean
   appliedHash: string
+  /** The worker's metrics rows at the last scrape (kept for the retired totals when it dies). */
+  metrics: RowSnapshot[]
 }
+
+/** How long a scrape waits for a worker's rows before using what it answered last time. */
+const METRICS_WAIT_MS = 1000
 
 export class WorkerSet {
   readonly count: number
@@ -27,12 +34,18 @@ export class WorkerSet {
   private readonly makeInit: (index: number) => WorkerInit
   private readonly log: Logger
   private stopping = false
+  /** Metrics of workers that died, summed: counters stay monotonic across respawns. */
+  private retired: RowSnapshot[] = []
+  private scrapeId = 0
+  private readonly scrapes = new Map<number, (rows: RowSnapshot[]) => void>()
+  /** Called whenever a worker reports a Snapshot applied (whenApplied waits through these). */
+  private readonly appliedListeners = new Set<() => void>()
 
   constructor(count: number, makeInit: (index: number) => WorkerInit, log: Logger) {
     this.count = count
     this.makeInit = makeInit
     this.log = log
-    this.slots = Array.from({ length: count }, () => ({ worker: null, ready: false, appliedHash: '' }))
+    this.slots = Array.from({ length: count }, () => ({ worker: null, ready: false, appliedHash: '', metrics: [] }))
   }
 
   /**
@@ -92,6 +105,10 @@ export class WorkerSet {
           reject(new Error(`worker ${index}: ${msg.error}`))
         } else if (msg.type === 'applied') {
           slot.appliedHash = msg.hash
+          for (const listener of this.appliedListeners) listener()
+        } else if (msg.type === 'metrics') {
+          slot.metrics = msg.rows
+          this.scrapes.get(msg.id)?.(msg.rows)
         } else if (msg.type === 'apply-failed') {
           this.log.error({ worker: index, error: msg.error }, 'worker could not apply the new config')
         }
@@ -103,6 +120,7 @@ export class WorkerSet {
         slot.ready = false
         if (!started) return reject(new Error(`worker ${index} exited with code ${code} before listening`))
         if (this.stopping) return
+        this.retire(slot)
         this.restarts++
         this.log.warn({ worker: index, code }, 'worker died; respawning')
         this.respawn(index, RESPAWN_DELAY_MS)
@@ -119,6 +137,60 @@ export class WorkerSet {
         this.respawn(index, Math.min(delayMs * 2, RESPAWN_MAX_DELAY_MS))
       })
     }, delayMs)
+  }
+
+  /**
+   * Resolves once every running worker reports `hash` applied, or after `timeoutMs`, with the indexes of the
+   * workers still on another config (a worker that is down gets the current Snapshot when it respawns).
+   */
+  whenApplied(hash: string, timeoutMs: number): Promise<number[]> {
+    const pending = (): number[] => this.slots.flatMap((s, i) => (s.worker !== null && s.appliedHash !== hash ? [i] : []))
+    return new Promise((resolve) => {
+      if (pending().length === 0) return resolve([])
+      const done = (): void => {
+        clearTimeout(timer)
+        this.appliedListeners.delete(check)
+        resolve(pending())
+      }
+      const check = (): void => {
+        if (pending().length === 0) done()
+      }
+      const timer = setTimeout(done, timeoutMs)
+      this.appliedListeners.add(check)
+    })
+  }
+
+  /**
+   * Every worker's metrics rows (SPEC §10: counts merged over all workers): each running worker is asked
+   * for its rows; one that does not answer within a second is counted with its last answer. The rows of
+   * workers that died are included once, as the retired totals.
+   */
+  async scrapeMetrics(): Promise<RowSnapshot[][]> {
+    const asks = this.slots.map((slot) => {
+      const worker = slot.worker
+      if (worker === null) return Promise.resolve(slot.metrics)
+      const id = ++this.scrapeId
+      return new Promise<RowSnapshot[]>((resolve) => {
+        const timer = setTimeout(() => finish(slot.metrics), METRICS_WAIT_MS)
+        const finish = (rows: RowSnapshot[]): void => {
+          clearTimeout(timer)
+          this.scrapes.delete(id)
+          resolve(rows)
+        }
+        this.scrapes.set(id, finish)
+        worker.postMessage({ type: 'metrics', id } satisfies PrimaryMessage)
+      })
+    })
+    const rows = await Promise.all(asks)
+    // Read after the wait: a worker that died meanwhile has moved its rows into `retired`.
+    return [this.retired, ...rows]
+  }
+
+  /** A dead worker's last rows join the retired totals (what it counted since the last scrape is lost). */
+  private retire(slot: Slot): void {
+    if (slot.metrics.length === 0) return
+    this.retired = toSnapshots(mergeRows(mergeRows(new Map(), this.retired), slot.metrics))
+    slot.metrics = []
   }
 
   broadcast(snapshot: Snapshot): void {

@@ -8,6 +8,7 @@ import { BodyKind } from '../http1/response-parser.js'
 import type { ServiceRecord, TargetRecord } from '../config/types.js'
 import { OPEN, type AbortListener, type RequestContext } from '../worker/context.js'
 import type { BodyConsumer } from '../worker/request-body.js'
+import { ResponsePipe, filterableHeaders, runHeadFilters, type PipeSource } from '../worker/response-pipe.js'
 import { triedBit, type Balancer } from './balancer.js'
 import type { ConnectionUser, UpstreamConnection } from './connection.js'
 import type { Peer } from './peer.js'
@@ -52,11 +53,11 @@ function sameLower(name: string, lower: string): boolean {
 }
 
 /** Exponential backoff with full jitter: 0–5 ms, 0–10 ms, 0–20 ms … capped at 1 s. */
-function backoff(attempt: number): number {
+export function backoff(attempt: number): number {
   return Math.random() * Math.min(1000, 5 * 2 ** (attempt - 1))
 }
 
-export class ProxyExchange implements ConnectionUser, BodyConsumer, AbortListener {
+export class ProxyExchange implements ConnectionUser, BodyConsumer, AbortListener, PipeSource {
   readonly ctx: RequestContext
   readonly host: ExchangeHost
   readonly service: ServiceRecord
@@ -92,8 +93,10 @@ export class ProxyExchange implements ConnectionUser, BodyConsumer, AbortListene
   private heldBase = 0
   private pendingChunk: Buffer | null = null
   private writableBound: ((offset: number) => boolean) | null = null
-  private sentAt = 0
-  private firstByteAt = 0
+  /** The body goes through response filters (ctx.filters transform it), else null. */
+  private pipe: ResponsePipe | null = null
+  /** The pipe paused the upstream socket (client or filter backed up). */
+  private sourcePaused = false
 
   constructor(ctx: RequestContext, host: ExchangeHost, peers: PeerSource, service: ServiceRecord, serviceIndex: number, balancer: Balancer | null, hashKey: string | null, requestLine: string, headerLines: string, preservedHost: string | null) {
     this.ctx = ctx
@@ -106,9 +109,10 @@ export class ProxyExchange implements ConnectionUser, BodyConsumer, AbortListene
     this.requestLine = requestLine
     this.headerLines = headerLines
     this.preservedHostLine = preservedHost === null ? null : `Host: ${preservedHost}\r\n`
-    this.idempotent = IDEMPOTENT.has(ctx.method)
+    const method = ctx.upstreamMethod ?? ctx.method
+    this.idempotent = IDEMPOTENT.has(method)
     this.passive = peers.countsOutcomes(serviceIndex)
-    this.skipBody = ctx.method === 'HEAD'
+    this.skipBody = method === 'HEAD'
     this.bodyDone = ctx.body === null
     this.retained = this.idempotent && ctx.body !== null ? [] : null
     ctx.onAbort = this
@@ -118,6 +122,7 @@ export class ProxyExchange implements ConnectionUser, BodyConsumer, AbortListene
     const target = this.balancer !== null ? this.balancer.pick(this.hashKey, this.tried) : this.service.target
     if (target === null) return this.host.fail(this.ctx, new GatewayError(GW.NO_PEER))
     this.target = target
+    this.ctx.upstreamTarget = target.target
     this.attempts++
     this.connected = false
     const peer = this.peers.peer(this.serviceIndex, target)
@@ -133,7 +138,7 @@ export class ProxyExchange implements ConnectionUser, BodyConsumer, AbortListene
     this.connected = true
     const socket = conn.socket
     const head = this.requestLine + (this.preservedHostLine ?? this.peer!.hostLine) + this.headerLines
-    this.sentAt = performance.now()
+    this.ctx.upstreamSentAt = performance.now()
     if (this.bodyDone) {
       // No body (or a retry with the whole body kept): one write, then wait for the response.
       if (this.retainedBytes === 0) socket.write(head, 'latin1')
@@ -195,8 +200,13 @@ export class ProxyExchange implements ConnectionUser, BodyConsumer, AbortListene
 
   onUpstreamData(conn: UpstreamConnection, chunk: Buffer): void {
     if (this.ctx.state !== OPEN) return conn.destroy()
-    if (this.firstByteAt === 0) this.firstByteAt = performance.now()
+    if (this.ctx.upstreamFirstByteAt === 0) this.ctx.upstreamFirstByteAt = performance.now()
     this.pendingChunk = chunk
+    // A streamed body after its head goes out uncorked: inside res.cork, uWS's write() reports no
+    // backpressure for bytes it only buffers when the cork is released, so the upstream is never paused,
+    // uWS's buffer grows without bound and, once onWritable is registered, is left undrained (measured:
+    // 50 MiB chunked responses stalled in 5 of 12 runs). Known-length bodies use tryEnd, which is exact.
+    if (this.headSent && this.bodyKind !== BodyKind.LENGTH) return this.parsePending()
     // res.cork calls back synchronously: a module slot instead of a closure per exchange.
     // eslint-disable-next-line @typescript-eslint/no-this-alias
     corking = this
@@ -239,9 +249,34 @@ export class ProxyExchange implements ConnectionUser, BodyConsumer, AbortListene
     const res = ctx.res
     this.headSent = true
     this.bodyKind = bodyKind
+    ctx.status = status
     // uWS writes "200 OK" by itself when the first header comes before any status.
     if (status !== 200) res.writeStatus(statusLine(status))
-    writeHeaderLines(res, ctx.requestId, this.headerBlock(headers))
+    if (ctx.filters !== null) return this.filteredHead(status, headers, contentLength, bodyKind)
+    writeHeaderLines(res, ctx.requestId, this.headerBlock(headers, ctx.responseLines))
+    this.endIfBodyless(status, contentLength, bodyKind)
+  }
+
+  /**
+   * The head through the response filters: they see the upstream's headers and the plugins' lines together.
+   * When one transforms the body, it streams through a ResponsePipe and goes out chunked.
+   */
+  private filteredHead(status: number, upstreamHeaders: string[], contentLength: number, bodyKind: BodyKind): void {
+    const ctx = this.ctx
+    const res = ctx.res
+    const bodyless = this.skipBody || status === 204 || status === 304
+    const headers = filterableHeaders(upstreamHeaders, ctx.responseLines)
+    const active = runHeadFilters(ctx.filters!, status, bodyless, bodyKind === BodyKind.NONE ? 0 : contentLength, headers)
+    writeHeaderLines(res, ctx.requestId, this.headerBlock(headers, ''))
+    if (active === null) return this.endIfBodyless(status, contentLength, bodyKind)
+    this.pipe = new ResponsePipe(ctx, active, this)
+    if (bodyKind === BodyKind.NONE || (bodyKind === BodyKind.LENGTH && contentLength === 0)) this.pipe.end()
+  }
+
+  /** The rest of onHead, for a head that went out unfiltered or through filters that leave the body alone. */
+  private endIfBodyless(status: number, contentLength: number, bodyKind: BodyKind): void {
+    const ctx = this.ctx
+    const res = ctx.res
     if (this.skipBody || status === 204 || status === 304 || bodyKind === BodyKind.NONE) {
       if (this.skipBody && contentLength >= 0) res.endWithoutBody(contentLength)
       else if (status === 204 || status === 304 || this.skipBody) res.endWithoutBody()
@@ -254,25 +289,34 @@ export class ProxyExchange implements ConnectionUser, BodyConsumer, AbortListene
       if (contentLength === 0) {
         res.end()
         ctx.finished()
-        return
       }
     }
   }
 
+  pauseSource(): void {
+    this.sourcePaused = true
+    this.conn?.socket.pause()
+  }
+
+  resumeSource(): void {
+    this.sourcePaused = false
+    this.conn?.socket.resume()
+  }
+
   /**
    * Every response header line after our X-Request-Id as one latin1 string: the upstream's (minus Date,
-   * which uWS writes, and X-Request-Id, which is ours), the plugins' and the latency headers (SPEC §4).
+   * which uWS writes, and X-Request-Id, which is ours), the plugins' `lines` and the latency headers (SPEC §4).
    */
-  private headerBlock(headers: string[]): string {
+  private headerBlock(headers: string[], lines: string): string {
     let block = ''
     for (let i = 0; i < headers.length; i += 2) {
       const name = headers[i]!
       if ((name.length === 4 && sameLower(name, 'date')) || (name.length === 12 && sameLower(name, 'x-request-id'))) continue
       block += name + ': ' + headers[i + 1]! + '\r\n'
     }
-    block += this.ctx.responseLines
+    block += lines
     if (this.host.latencyHeaders) {
-      block += 'X-Gateway-Upstream-Latency: ' + Math.round(this.firstByteAt - this.sentAt) + '\r\nX-Gateway-Proxy-Latency: ' + Math.round(this.sentAt - this.ctx.startedAt) + '\r\n'
+      block += 'X-Gateway-Upstream-Latency: ' + Math.round(this.ctx.upstreamFirstByteAt - this.ctx.upstreamSentAt) + '\r\nX-Gateway-Proxy-Latency: ' + Math.round(this.ctx.upstreamSentAt - this.ctx.startedAt) + '\r\n'
     }
     return block
   }
@@ -281,6 +325,8 @@ export class ProxyExchange implements ConnectionUser, BodyConsumer, AbortListene
     const ctx = this.ctx
     if (ctx.state !== OPEN) return
     if (ctx.observer !== null) ctx.observer.onResponseBody(chunk)
+    if (this.pipe !== null) return this.pipe.write(chunk)
+    ctx.bytesOut += chunk.length
     if (this.bodyKind !== BodyKind.LENGTH) {
       if (!ctx.res.write(chunk)) this.waitWritable()
       return
@@ -346,12 +392,15 @@ export class ProxyExchange implements ConnectionUser, BodyConsumer, AbortListene
     this.conn = null
     if (conn !== null) {
       this.endAttempt(true)
+      // A socket the pipe paused goes back to the pool flowing (its next user expects reads).
+      if (this.sourcePaused) conn.socket.resume()
       if (keepAlive && this.bodyDone) conn.release()
       else conn.destroy()
     }
     if (this.ctx.body !== null && !this.bodyDone) this.ctx.body.detach()
     const ctx = this.ctx
     if (ctx.state !== OPEN) return
+    if (this.pipe !== null) return this.pipe.end()
     if (this.bodyKind === BodyKind.CHUNKED || this.bodyKind === BodyKind.EOF) {
       ctx.res.end()
       ctx.finished()
@@ -397,7 +446,7 @@ export class ProxyExchange implements ConnectionUser, BodyConsumer, AbortListene
     const balancer = this.balancer
     if (target === null || balancer === null) return
     if (!ok) this.tried |= triedBit(target)
-    balancer.onEnd(target, performance.now() - (this.sentAt || this.ctx.startedAt), ok)
+    balancer.onEnd(target, performance.now() - (this.ctx.upstreamSentAt || this.ctx.startedAt), ok)
   }
 
   private abortClient(): void {

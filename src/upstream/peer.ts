@@ -13,7 +13,7 @@ export interface Peer extends ConnectOptions {
 
 /** `upstreamTls`: the service's client certificate / trust store / depth (upstream/tls.ts), part of the pool key. */
 export function peerFor(service: ServiceRecord, target: TargetRecord, upstreamTls: UpstreamTls = DEFAULT_UPSTREAM_TLS): Peer {
-  const tls = service.protocol === 'https'
+  const tls = service.protocol === 'https' || service.protocol === 'grpcs' || service.protocol === 'wss'
   const defaultPort = tls ? 443 : 80
   const host = target.port === defaultPort ? target.host : `${target.host}:${target.port}`
   return {

@@ -21,7 +21,7 @@ export const DEFAULT_UPSTREAM_TLS: UpstreamTls = Object.freeze({ secureContext: 
  * between services of one Snapshot.
  */
 export function upstreamTlsFor(service: ServiceRecord, snapshot: Snapshot, contexts: Map<string, SecureContext>): UpstreamTls {
-  if (service.protocol !== 'https') return DEFAULT_UPSTREAM_TLS
+  if (service.protocol !== 'https' && service.protocol !== 'grpcs' && service.protocol !== 'wss') return DEFAULT_UPSTREAM_TLS
   const records = snapshot.tls
   let cc = service.clientCertificate ?? -1
   if (cc < 0 && service.upstream >= 0) cc = snapshot.upstreams[service.upstream]?.clientCertificate ?? -1

@@ -2,38 +2,27 @@
 // wins), sorted by priority; the runner stays synchronous until a plugin returns a promise.
 import type { PluginInstance, RouteRecord, Snapshot } from '../config/types.js'
 import { plugins } from '../plugins/index.js'
+import { applicablePlugins } from '../config/plugin-precedence.js'
+import { withGatewayTracing } from '../plugins/opentelemetry.js'
 import { OPEN } from './context.js'
-import { CONTINUE, DONE, type PluginDefinition, type PluginEnv, type PluginRequest, type PhaseResult } from '../plugins/types.js'
+import { CONTINUE, DONE, type PluginDefinition, type PluginEnv, type PluginRequest, type PhaseResult, type RequestLog } from '../plugins/types.js'
 
 export interface ChainEntry {
   name: string
   priority: number
-  access: (ctx: PluginRequest, conf: unknown) => PhaseResult
+  /** null for a plugin with only a log phase. */
+  access: ((ctx: PluginRequest, conf: unknown) => PhaseResult) | null
+  log: ((log: RequestLog, conf: unknown) => void) | null
   conf: unknown
 }
 
 /** One route's access chain, and the chains that replace it once an auth plugin identified a consumer. */
 export interface Chain {
   entries: ChainEntry[]
+  /** Some entry (of any consumer's chain too) has a log phase. */
+  logs: boolean
   /** Consumer id → the chain with that consumer's scoped plugins; null when no plugin is consumer-scoped. */
   byConsumer: Map<string, ChainEntry[]> | null
-}
-
-/**
- * Kong's precedence for one plugin name (kong/runloop/plugins_iterator.lua), most specific first:
- * consumer+route+service, consumer+route, consumer+service, route+service, consumer, route, service,
- * global. -1 when the instance does not apply to this route (and, for consumer scopes, this consumer).
- */
-function specificity(p: PluginInstance, route: RouteRecord, serviceKeys: string[], consumer: string | null): number {
-  const onRoute = p.route !== null && (p.route === route.name || p.route === route.id)
-  const onService = p.service !== null && serviceKeys.includes(p.service)
-  if (p.route !== null && !onRoute) return -1
-  if (p.service !== null && !onService) return -1
-  if (p.consumer !== null) {
-    if (p.consumer !== consumer) return -1
-    return onRoute && onService ? 8 : onRoute ? 7 : onService ? 6 : 4
-  }
-  return onRoute && onService ? 5 : onRoute ? 3 : onService ? 2 : 1
 }
 
 function byPriority(a: ChainEntry, b: ChainEntry): number {
@@ -41,31 +30,26 @@ function byPriority(a: ChainEntry, b: ChainEntry): number {
 }
 
 /** Builds chains for every route; each plugin instance is compiled once and shared by its routes. */
-export function buildChains(snapshot: Snapshot, env: PluginEnv): (Chain | null)[] {
+export function buildChains(config: Snapshot, env: PluginEnv): (Chain | null)[] {
+  // GATEWAY_OTEL_ENDPOINT traces every route through an implicit global opentelemetry instance.
+  const snapshot = withGatewayTracing(config, env.settings)
   const compiled = new Map<PluginInstance, unknown>()
   const entry = (instance: PluginInstance): ChainEntry | null => {
     const def = plugins[instance.name] as PluginDefinition<unknown> | undefined
-    if (def === undefined || def.phases.access === undefined) return null
+    if (def === undefined || (def.phases.access === undefined && def.phases.log === undefined)) return null
     let conf = compiled.get(instance)
     if (conf === undefined) {
-      conf = def.compile(instance.config, env, { id: instance.id, route: instance.route, service: instance.service, snapshot })
+      conf = def.compile(instance.config, env, { id: instance.id, route: instance.route, service: instance.service, prepared: instance.prepared, snapshot })
       compiled.set(instance, conf)
     }
-    return { name: def.name, priority: def.priority, access: def.phases.access, conf }
+    return { name: def.name, priority: def.priority, access: def.phases.access ?? null, log: def.phases.log ?? null, conf }
   }
   const scopedConsumers = new Set(snapshot.plugins.flatMap((p) => (p.consumer === null ? [] : [p.consumer])))
   const consumerIds = new Map(snapshot.consumers.map((c) => [c.name, c.id]))
 
   const chainFor = (route: RouteRecord, serviceKeys: string[], consumer: string | null): ChainEntry[] => {
-    const chosen = new Map<string, { score: number; instance: PluginInstance }>()
-    for (const p of snapshot.plugins) {
-      const score = specificity(p, route, serviceKeys, consumer)
-      if (score < 0) continue
-      const prev = chosen.get(p.name)
-      if (prev === undefined || score > prev.score) chosen.set(p.name, { score, instance: p })
-    }
     const entries: ChainEntry[] = []
-    for (const { instance } of chosen.values()) {
+    for (const instance of applicablePlugins(snapshot, route, serviceKeys, consumer).values()) {
       const e = entry(instance)
       if (e !== null) entries.push(e)
     }
@@ -83,7 +67,9 @@ export function buildChains(snapshot: Snapshot, env: PluginEnv): (Chain | null)[
       byConsumer ??= new Map()
       byConsumer.set(id, chainFor(route, serviceKeys, name))
     }
-    return entries.length === 0 && byConsumer === null ? null : { entries, byConsumer }
+    if (entries.length === 0 && byConsumer === null) return null
+    const hasLog = (list: ChainEntry[]): boolean => list.some((e) => e.log !== null)
+    return { entries, byConsumer, logs: hasLog(entries) || (byConsumer !== null && [...byConsumer.values()].some(hasLog)) }
   })
 }
 
@@ -109,6 +95,7 @@ function chainAfter(ctx: PluginRequest, chain: Chain, entries: ChainEntry[], bef
 export function runAccess(ctx: PluginRequest & { state: number }, chain: Chain, entries: ChainEntry[] = chain.entries, from = 0): PhaseResult {
   for (let i = from; i < entries.length; i++) {
     const entry = entries[i]!
+    if (entry.access === null) continue
     const before = ctx.consumer
     const result = entry.access(ctx, entry.conf)
     if (result === DONE) return DONE
@@ -124,4 +111,23 @@ export function runAccess(ctx: PluginRequest & { state: number }, chain: Chain, 
     })
   }
   return CONTINUE
+}
+
+/**
+ * Kong's log phase for a finished request: the log functions of the chain that applied to it (the
+ * consumer's, when an auth plugin identified one), in priority order. A throwing plugin is logged by the
+ * caller's handler and does not stop the others.
+ */
+export function runLog(chain: Chain, log: RequestLog, onError: (plugin: string, err: unknown) => void): void {
+  const consumer = log.request.consumer
+  const entries = consumer !== null && chain.byConsumer !== null ? (chain.byConsumer.get(consumer.id) ?? chain.entries) : chain.entries
+  for (let i = 0; i < entries.length; i++) {
+    const entry = entries[i]!
+    if (entry.log === null) continue
+    try {
+      entry.log(log, entry.conf)
+    } catch (err) {
+      onError(entry.name, err)
+    }
+  }
 }

@@ -3,14 +3,16 @@
 import { performance } from 'node:perf_hooks'
 import { GW, GatewayError } from '../errors.js'
 import { formatAddress } from '../net/peer-address.js'
-import type { HttpRequest, HttpResponse } from '../uws.js'
+import type { HttpRequest, HttpResponse, us_socket_context_t } from '../uws.js'
 import { nextRequestId } from './request-id.js'
 import { alwaysDropped, namesExtraHeaders } from './upstream-head.js'
-import type { ConsumerRef, PluginRequest, ResponseObserver } from '../plugins/types.js'
+import type { ConsumerRef, PluginRequest, ResponseFilter, ResponseObserver } from '../plugins/types.js'
 import type { RouteMatch } from './router.js'
+import type { GrpcCall } from '../protocols/grpc/call.js'
 import type { Listener } from './listener.js'
+import type { Runtime } from './runtime.js'
 import type { Origin } from './tls-listener.js'
-import type { RequestBody } from './request-body.js'
+import { RequestBody } from './request-body.js'
 
 export const OPEN = 0
 export const ABORTED = 1
@@ -87,12 +89,35 @@ export class RequestContext implements PluginRequest {
   serviceId = ''
   consumer: ConsumerRef | null = null
   credentialId: string | null = null
+  rateLimited = false
+  cacheStatus = ''
+  /** The status sent to the client (0 until a response head went out). */
+  status = 0
+  /** The Runtime the request was routed with (its metrics rows and log-phase chain), null before routing. */
+  runtime: Runtime | null = null
+  /** performance.now() when the request was written upstream / its first response byte came; 0 = not yet. */
+  upstreamSentAt = 0
+  upstreamFirstByteAt = 0
+  /** `host:port` of the last upstream target tried, '' when none. */
+  upstreamTarget = ''
+  /** Response body bytes handed to uWS for the client. */
+  bytesOut = 0
   /** Header lines plugins add to the client's response (`Name: value\r\n` …). */
   responseLines = ''
   /** Watches the upstream response for a plugin (proxy-cache), or null. */
   observer: ResponseObserver | null = null
+  /** Response filters in plugin priority order, or null (the common case: the response is relayed as it is). */
+  filters: ResponseFilter[] | null = null
+  /** Method, path and Host sent upstream when a plugin changed them (request-transformer), else null. */
+  upstreamMethod: string | null = null
+  upstreamPath: string | null = null
+  upstreamHost: string | null = null
   /** Set by the proxy while an upstream exchange is running; told when the client goes away. */
   onAbort: AbortListener | null = null
+  /** The call grpc-gateway transcoded this request into: the listener sends it instead of proxying HTTP. */
+  grpcCall: GrpcCall | null = null
+  /** A WebSocket handshake to tunnel: the uWS socket context the client is upgraded with; null for HTTP. */
+  upgrade: us_socket_context_t | null = null
   /** The request body stream, set by the listener when the request has one. */
   body: RequestBody | null = null
   /**
@@ -162,6 +187,8 @@ export class RequestContext implements PluginRequest {
     const observer = this.observer
     this.observer = null
     if (observer !== null) observer.onResponseAbort()
+    const filters = this.filters
+    if (filters !== null) for (let i = 0; i < filters.length; i++) filters[i]!.onAbort()
   }
 
   /** Marks the response as fully sent (after a successful end/tryEnd). */
@@ -185,6 +212,11 @@ export class RequestContext implements PluginRequest {
 
   setUpstreamHeader(name: string, value: string | null, lowerName?: string): void {
     const lower = lowerName ?? name.toLowerCase()
+    if (lower === 'host') {
+      // Host is never copied from the client (the exchange writes it per target): this one replaces it.
+      if (value !== null && !CRLF.test(value)) this.upstreamHost = value
+      return
+    }
     if (value === null) {
       // Removing a header the client sent: the lines collected from uWS no longer match; rebuild from the Map.
       if (this.headers.delete(lower)) this.forwardLines = null
@@ -210,12 +242,41 @@ export class RequestContext implements PluginRequest {
     this.observer = observer
   }
 
+  onClientAbort(listener: AbortListener | null): void {
+    this.onAbort = listener
+  }
+
+  filterResponse(filter: ResponseFilter): void {
+    if (this.filters === null) this.filters = [filter]
+    else this.filters.push(filter)
+  }
+
+  replaceBody(body: Buffer): void {
+    // A request that had no body gets one that is already complete (nothing to read from the client).
+    if (this.body === null) this.body = new RequestBody(this.res, body.length, null)
+    this.body.restore(body, true)
+    this.contentLength = body.length
+    this.chunked = false
+  }
+
+  setUpstreamMethod(method: string): void {
+    this.upstreamMethod = method
+  }
+
+  setUpstreamPath(path: string): void {
+    if (!CRLF.test(path)) this.upstreamPath = path
+  }
+
   reply(status: number, body: string | Buffer, headers?: ReadonlyArray<readonly [string, string]>): void {
     this.listener.respond(this, status, body, headers ?? null, false)
   }
 
   readBody(limit: number): Promise<Buffer> {
-    return this.listener.readBody(this, limit)
+    return this.listener.readBody(this, limit, false) as Promise<Buffer>
+  }
+
+  readBodyWithin(limit: number): Promise<Buffer | null> {
+    return this.listener.readBody(this, limit, true)
   }
 
   limitBody(maxBytes: number): boolean {

@@ -1,7 +1,7 @@
 // The worker's uWS listener: one App per worker thread on the shared port (SO_REUSEPORT).
 // It copies each request into a RequestContext, routes it, runs the access chain and proxies.
 import { stripPort } from '../net/host.js'
-import { uws, type HttpRequest, type HttpResponse, type TemplatedApp, type us_listen_socket } from '../uws.js'
+import { uws, type HttpRequest, type HttpResponse, type TemplatedApp, type us_listen_socket, type us_socket_context_t } from '../uws.js'
 import { GW, GatewayError, errorBody } from '../errors.js'
 import { statusLine } from '../http-status.js'
 import { listContains, type CidrList } from '../net/cidr.js'
@@ -10,6 +10,12 @@ import { STAT, type WorkerStats } from '../shared/worker-stats.js'
 import type { Settings } from '../settings.js'
 import { ConnectionPool } from '../upstream/pool.js'
 import { ProxyExchange, type ExchangeHost } from '../upstream/exchange.js'
+import { GrpcExchange, type GrpcHost } from '../protocols/grpc/grpc-exchange.js'
+import { H2Sessions } from '../protocols/grpc/h2-sessions.js'
+import { tunnelBehavior } from '../protocols/websocket.js'
+import { TunnelSet } from '../protocols/websocket-tunnels.js'
+import { isWebSocketHandshake } from '../protocols/websocket-headers.js'
+import { openTunnel, type TunnelHost } from '../protocols/websocket-upstream.js'
 import { hashKeyFor } from '../upstream/balancer.js'
 import { runAccess } from './chain.js'
 import { FRAMING_OK, OPEN, RequestContext } from './context.js'
@@ -18,19 +24,33 @@ import type { Runtime } from './runtime.js'
 import type { ServiceRecord } from '../config/types.js'
 import { headerLines, requestLine } from './upstream-head.js'
 import { writeHeaderLines } from './response-headers.js'
+import { respondFiltered } from './filtered-answer.js'
 import { planTls, TlsListener, type Origin } from './tls-listener.js'
+import type { LogPhase } from './log-phase.js'
 import type { Snapshot } from '../config/types.js'
 
 const JSON_TYPE = 'application/json; charset=utf-8'
+/** RFC 9110 §15.5.22: a 426 names the protocol to upgrade to. */
+/** An overloaded worker's 503 asks the client to come back in a second. */
+const OVERLOADED_HEADERS: [string, string][] = [['Content-Type', JSON_TYPE], ['Retry-After', '1']]
+const UPGRADE_HEADERS: [string, string][] = [['Content-Type', JSON_TYPE], ['Connection', 'Upgrade'], ['Upgrade', 'websocket']]
 
-export class Listener implements ExchangeHost {
+export class Listener implements ExchangeHost, GrpcHost, TunnelHost {
   readonly settings: Settings
   readonly app: TemplatedApp
   readonly pool: ConnectionPool
+  /** HTTP/2 sessions to gRPC targets (grpc-gateway calls). */
+  readonly h2: H2Sessions
+  /** Open WebSocket tunnels: counted by the drain, closed with 1001 at its deadline. */
+  readonly tunnels: TunnelSet
   readonly latencyHeaders: boolean
+  /** GATEWAY_MAX_CONCURRENCY, with 0 (no limit) as infinity. */
+  private readonly maxConcurrency: number
   readonly stats: WorkerStats
   readonly row: number
   runtime: Runtime
+  /** Metrics, log plugins and the access log of every finished request. */
+  private readonly logPhase: LogPhase
   port: number
   private listenSocket: us_listen_socket | null = null
   private inFlight = 0
@@ -42,15 +62,19 @@ export class Listener implements ExchangeHost {
   /** The TLS listener on GATEWAY_TLS_PORT, null when it is off. */
   readonly tls: TlsListener | null
 
-  constructor(settings: Settings, runtime: Runtime, stats: WorkerStats, row: number) {
+  constructor(settings: Settings, runtime: Runtime, stats: WorkerStats, row: number, logPhase: LogPhase) {
+    this.logPhase = logPhase
     this.settings = settings
     this.runtime = runtime
     this.stats = stats
     this.row = row
     this.port = settings.port
     this.latencyHeaders = settings.latencyHeaders
+    this.maxConcurrency = settings.maxConcurrency === 0 ? Infinity : settings.maxConcurrency
     this.trusted = settings.trustedIps
     this.pool = new ConnectionPool({ maxIdle: settings.upstreamKeepalive, idleTimeoutMs: settings.upstreamIdleTimeoutMs, stats, statsRow: row })
+    this.h2 = new H2Sessions(settings.upstreamIdleTimeoutMs)
+    this.tunnels = new TunnelSet(settings.wsIdleTimeoutS, (origin) => this.tunnelEnded(origin))
     this.app = uws.App()
     this.plain = { scheme: 'http', port: this.port, sni: '', generation: null }
     this.routes(this.app, this.plain)
@@ -68,7 +92,18 @@ export class Listener implements ExchangeHost {
    * listener serves goes here, so TLS and plain requests are served alike.
    */
   private routes(app: TemplatedApp, origin: Origin): void {
+    // uWS gives a GET with a Sec-WebSocket-Key to the ws route first; it yields what is not a handshake to any().
+    app.ws('/*', tunnelBehavior(this.settings.wsMaxMessageSize, (res, req, context) => this.onUpgrade(res, req, context, origin)))
     app.any('/*', (res, req) => this.onRequest(res, req, origin))
+  }
+
+  /** A WebSocket handshake is routed and checked as any request, then tunnelled (protocols/websocket-upstream). */
+  private onUpgrade(res: HttpResponse, req: HttpRequest, context: us_socket_context_t, origin: Origin): void {
+    if (!isWebSocketHandshake(req)) {
+      req.setYield(true)
+      return
+    }
+    this.onRequest(res, req, origin, context)
   }
 
   /** A new Snapshot's certificates for the TLS listener; throws (old certificates stay) when they cannot be loaded. */
@@ -91,7 +126,7 @@ export class Listener implements ExchangeHost {
     return this.port
   }
 
-  private onRequest(res: HttpResponse, req: HttpRequest, origin: Origin): void {
+  private onRequest(res: HttpResponse, req: HttpRequest, origin: Origin, upgrade: us_socket_context_t | null = null): void {
     const ctx = new RequestContext(res, req, this, origin)
     res.onAborted(ctx.aborted)
     this.inFlight++
@@ -99,7 +134,9 @@ export class Listener implements ExchangeHost {
     this.stats.add(this.row, STAT.REQUESTS, 1)
     this.stats.add(this.row, STAT.IN_FLIGHT, 1)
     if (ctx.framing !== FRAMING_OK) return this.fail(ctx, new GatewayError(GW.BAD_REQUEST, false, 'ambiguous request framing'))
+    if (this.inFlight > this.maxConcurrency) return this.overloaded(ctx)
     const rt = this.runtime
+    ctx.runtime = rt
     const match = rt.router.match(ctx.method, ctx.host, ctx.path, ctx.headers, ctx.query, origin.sni ?? stripPort(ctx.host).toLowerCase())
     if (match === null) return this.fail(ctx, new GatewayError(GW.NO_ROUTE))
     ctx.match = match
@@ -111,6 +148,13 @@ export class Listener implements ExchangeHost {
       ctx.serviceId = service.id
     }
     if (rt.httpsOnly[match.routeIndex] === true && !this.cameOverHttps(ctx)) return this.requireHttps(ctx, match.route.httpsRedirectStatusCode)
+    if (upgrade !== null) {
+      if (this.draining) return this.fail(ctx, new GatewayError(GW.SHUTTING_DOWN))
+      // A grpc route ignores Upgrade (RFC 9110 §7.8): the handshake is then served as the HTTP request it also is.
+      if (rt.tunnels[match.routeIndex] === true) ctx.upgrade = upgrade
+    } else if (rt.upgradeOnly[match.routeIndex] === true) {
+      return this.respond(ctx, 426, errorBody(GW.UPGRADE_REQUIRED.message, ctx.requestId), UPGRADE_HEADERS, false)
+    }
     if (ctx.contentLength > this.settings.maxBodySize) return this.fail(ctx, new GatewayError(GW.BODY_TOO_LARGE))
     if (ctx.hasBody) ctx.body = new RequestBody(res, this.settings.maxBodySize, () => this.fail(ctx, new GatewayError(GW.BODY_TOO_LARGE)))
     const chain = rt.access[match.routeIndex]!
@@ -131,11 +175,25 @@ export class Listener implements ExchangeHost {
   private proxy(ctx: RequestContext, rt: Runtime, service: ServiceRecord | undefined): void {
     const match = ctx.match!
     if (service === undefined) return this.fail(ctx, new GatewayError(GW.NO_SERVICE))
+    if (ctx.upgrade !== null) return openTunnel(ctx, this, rt, service)
     const serviceIndex = match.route.service
     const balancer = rt.balancers[serviceIndex]!
     const hashKey = balancer === null ? null : hashKeyFor(rt.snapshot.upstreams[service.upstream]!, { clientIp: ctx.clientIp, headers: ctx.headers, consumerId: ctx.consumer === null ? null : ctx.consumer.id, path: ctx.path })
-    const preservedHost = match.route.preserveHost && ctx.host !== '' ? ctx.host : null
+    // grpc-gateway transcoded the request: it goes to the target as a gRPC call over HTTP/2. A grpc/grpcs
+    // service without it cannot be reached from an HTTP/1.1 client (no native gRPC relay): 502 saying so.
+    if (ctx.grpcCall !== null) return new GrpcExchange(ctx, this, rt, service, serviceIndex, balancer, hashKey, ctx.grpcCall).start()
+    if (service.protocol === 'grpc' || service.protocol === 'grpcs') return this.fail(ctx, new GatewayError(GW.GRPC_NOT_TRANSCODED))
+    const preservedHost = ctx.upstreamHost ?? (match.route.preserveHost && ctx.host !== '' ? ctx.host : null)
     new ProxyExchange(ctx, this, rt, service, serviceIndex, balancer, hashKey, requestLine(ctx, match), headerLines(ctx, match, ctx.peerTrusted), preservedHost).start()
+  }
+
+  /**
+   * Overload protection: past GATEWAY_MAX_CONCURRENCY requests in flight in this worker, new ones are refused
+   * with 503 and Retry-After before routing or any plugin runs, so a flood cannot pile up upstream sockets.
+   */
+  private overloaded(ctx: RequestContext): void {
+    this.stats.add(this.row, STAT.ERRORS, 1)
+    this.respond(ctx, 503, errorBody(GW.OVERLOADED.message, ctx.requestId), OVERLOADED_HEADERS, false)
   }
 
   /** Kong's forwarded scheme: a trusted peer's X-Forwarded-Proto, else how the request reached us. */
@@ -200,28 +258,41 @@ export class Listener implements ExchangeHost {
 
   respond(ctx: RequestContext, status: number, body: string | Buffer, headers: ReadonlyArray<readonly [string, string]> | null, close: boolean): void {
     if (ctx.state !== OPEN) return
+    if (ctx.filters !== null) return respondFiltered(ctx, status, body, headers, close || this.draining)
     const res = ctx.res
+    const length = typeof body === 'string' ? Buffer.byteLength(body) : body.length
+    ctx.status = status
+    if (ctx.method !== 'HEAD') ctx.bytesOut = length
     res.cork(() => {
       res.writeStatus(statusLine(status))
       if (headers !== null) for (const [name, value] of headers) res.writeHeader(name, value)
       writeHeaderLines(res, ctx.requestId, ctx.responseLines)
       // A HEAD answer carries the length its GET would have, never the bytes (RFC 9110 §9.3.2).
-      if (ctx.method === 'HEAD') res.endWithoutBody(typeof body === 'string' ? Buffer.byteLength(body) : body.length, close || this.draining)
+      if (ctx.method === 'HEAD') res.endWithoutBody(length, close || this.draining)
       else res.end(body, close || this.draining)
     })
     ctx.finished()
   }
 
-  readBody(ctx: RequestContext, limit: number): Promise<Buffer> {
+  /**
+   * The whole request body up to `limit` bytes. Past it: a 413 GatewayError, or with `giveBack` null, the bytes
+   * read so far put back so the body still streams upstream untouched.
+   */
+  readBody(ctx: RequestContext, limit: number, giveBack: boolean): Promise<Buffer | null> {
     const body = ctx.body
     if (body === null) return Promise.resolve(Buffer.alloc(0))
-    if (ctx.contentLength > limit) return Promise.reject(new GatewayError(GW.BODY_TOO_LARGE))
+    if (ctx.contentLength > limit) return giveBack ? Promise.resolve(null) : Promise.reject(new GatewayError(GW.BODY_TOO_LARGE))
     return new Promise((resolve, reject) => {
       const chunks: Buffer[] = []
       let size = 0
       body.attach({
         onBodyChunk(chunk, isLast) {
           size += chunk.length
+          if (size > limit && giveBack) {
+            chunks.push(chunk)
+            body.restore(Buffer.concat(chunks, size), isLast)
+            return resolve(null)
+          }
           if (size > limit) return reject(new GatewayError(GW.BODY_TOO_LARGE))
           chunks.push(chunk)
           if (!isLast) return
@@ -239,12 +310,29 @@ export class Listener implements ExchangeHost {
     if (gen !== null) this.tls!.ended(gen)
     this.inFlight--
     this.stats.add(this.row, STAT.IN_FLIGHT, -1)
-    if (this.inFlight === 0 && this.onIdle !== null) this.onIdle()
+    this.logPhase.run(ctx)
+    this.idleCheck()
   }
 
-  /** SPEC §1 drain: stop accepting, let in-flight requests finish, then resolve. */
+  /** While draining: nothing in flight and no tunnel open means the drain is done. */
+  private idleCheck(): void {
+    if (this.onIdle !== null && this.inFlight === 0 && this.tunnels.size === 0) this.onIdle()
+  }
+
+  /** A tunnel's both sides closed: its TLS app may retire, and the drain may be done. */
+  private tunnelEnded(origin: Origin): void {
+    const gen = origin.generation
+    if (gen !== null) this.tls!.ended(gen)
+    this.idleCheck()
+  }
+
+  /**
+   * SPEC §1 drain: stop accepting, let in-flight requests finish, then resolve. Tunnels count too: they run
+   * on until GATEWAY_DRAIN_TIMEOUT_MS, then get 1001 (new handshakes on open connections get 503).
+   */
   drain(): Promise<void> {
     this.draining = true
+    this.tunnels.drain(this.settings.drainTimeoutMs)
     if (this.listenSocket !== null) {
       uws.us_listen_socket_close(this.listenSocket)
       this.listenSocket = null
@@ -253,9 +341,10 @@ export class Listener implements ExchangeHost {
     return new Promise((resolve) => {
       const done = (): void => {
         this.pool.closeIdle()
+        this.h2.closeAll()
         resolve()
       }
-      if (this.inFlight === 0) return done()
+      if (this.inFlight === 0 && this.tunnels.size === 0) return done()
       this.onIdle = done
     })
   }
@@ -263,8 +352,12 @@ export class Listener implements ExchangeHost {
   /** Closes every client connection and upstream socket at once (crash, terminate). */
   closeAll(): void {
     this.listenSocket = null
+    // Close frames (1001) go out before uWS drops the sockets.
+    this.tunnels.closeAll()
+    this.tunnels.stop()
     ;(this.app as TemplatedApp & { close(): void }).close()
     this.tls?.closeAll()
     this.pool.closeIdle()
+    this.h2.closeAll()
   }
 }

@@ -3,6 +3,7 @@
 import { parentPort, workerData } from 'node:worker_threads'
 import { createLogger } from '../logger.js'
 import type { PrimaryMessage, WorkerInit } from '../primary/messages.js'
+import type { Snapshot } from '../config/types.js'
 import { HealthTable } from '../shared/health-table.js'
 import { CacheStore } from '../shared/cache-store.js'
 import { RateTable } from '../shared/rate-table.js'
@@ -10,9 +11,15 @@ import { STAT, WorkerStats } from '../shared/worker-stats.js'
 import { createPluginEnv } from './plugin-env.js'
 import { closeAll as closeRedisClients } from '../redis/connection.js'
 import { Listener } from './listener.js'
+import { LogPhase } from './log-phase.js'
+import { createAccessLog } from '../observability/access-log.js'
 import { Runtime } from './runtime.js'
+import { finish as finishObservability, finishSync as finishObservabilitySync } from '../observability/shutdown.js'
+import { WorkerMetrics } from '../observability/worker-metrics.js'
 
 const init = workerData as WorkerInit
+/** How long a draining worker waits for http-log batches and trace spans to be delivered. */
+const OBSERVABILITY_FLUSH_MS = 2000
 const port = parentPort!
 const log = createLogger(init.settings.logLevel, { worker: init.index })
 const health = new HealthTable(init.healthSab, init.healthCapacity)
@@ -23,29 +30,45 @@ function hashCell(hash: string): number {
   return parseInt(hash.slice(0, 8), 16) | 0
 }
 
-const listener = new Listener(init.settings, new Runtime(init.snapshot, health, env), stats, init.index)
+const metrics = new WorkerMetrics()
+const listener = new Listener(init.settings, new Runtime(init.snapshot, health, env, metrics), stats, init.index, new LogPhase(createAccessLog(init.settings), log))
 stats.set(init.index, STAT.CONFIG_HASH, hashCell(init.snapshot.hash))
+
+/** The newest Snapshot not applied yet: a burst of reloads is applied once, as its last config. */
+let pending: Snapshot | null = null
+
+function applyPending(): void {
+  const snapshot = pending!
+  pending = null
+  try {
+    listener.runtime = new Runtime(snapshot, health, env, metrics)
+    try {
+      listener.updateTls(snapshot)
+    } catch (err) {
+      // Routing moves on; the TLS listener keeps serving the certificates it has.
+      log.error({ err }, 'TLS certificates of the new config could not be loaded; the previous ones stay in use')
+    }
+    stats.set(init.index, STAT.CONFIG_HASH, hashCell(snapshot.hash))
+    port.postMessage({ type: 'applied', hash: snapshot.hash })
+  } catch (err) {
+    log.error({ err }, 'snapshot rejected by worker')
+    port.postMessage({ type: 'apply-failed', hash: snapshot.hash, error: String(err) })
+  }
+}
 
 port.on('message', (msg: PrimaryMessage) => {
   switch (msg.type) {
     case 'snapshot':
-      try {
-        listener.runtime = new Runtime(msg.snapshot, health, env)
-        try {
-          listener.updateTls(msg.snapshot)
-        } catch (err) {
-          // Routing moves on; the TLS listener keeps serving the certificates it has.
-          log.error({ err }, 'TLS certificates of the new config could not be loaded; the previous ones stay in use')
-        }
-        stats.set(init.index, STAT.CONFIG_HASH, hashCell(msg.snapshot.hash))
-        port.postMessage({ type: 'applied', hash: msg.snapshot.hash })
-      } catch (err) {
-        log.error({ err }, 'snapshot rejected by worker')
-        port.postMessage({ type: 'apply-failed', hash: msg.snapshot.hash, error: String(err) })
-      }
+      // Messages queued together are all delivered before the immediate runs, so only the last is built.
+      if (pending === null) setImmediate(applyPending)
+      pending = msg.snapshot
+      break
+    case 'metrics':
+      port.postMessage({ type: 'metrics', id: msg.id, rows: metrics.snapshot() })
       break
     case 'drain':
-      void listener.drain().then(() => exit(0))
+      // Queued log batches and spans get a bounded chance to leave before the thread ends.
+      void listener.drain().then(() => finishObservability(OBSERVABILITY_FLUSH_MS)).then(() => exit(0))
       break
     case 'terminate':
       exit(1)
@@ -60,6 +83,7 @@ port.on('message', (msg: PrimaryMessage) => {
  */
 function exit(code: number): void {
   listener.closeAll()
+  finishObservabilitySync()
   closeRedisClients()
   setImmediate(() => process.exit(code))
 }

@@ -22,20 +22,21 @@ export class RequestBody {
   private consumer: BodyConsumer | null = null
   /** The exchange ended early: later chunks are dropped, not held. */
   private detached = false
-  private readonly onTooLarge: () => void
+  private readonly onTooLarge: (() => void) | null
 
-  constructor(res: HttpResponse, limit: number, onTooLarge: () => void) {
+  /** `onTooLarge` null: a body made by a plugin (ctx.replaceBody), nothing is read from the client. */
+  constructor(res: HttpResponse, limit: number, onTooLarge: (() => void) | null) {
     this.res = res
     this.limit = limit
     this.onTooLarge = onTooLarge
-    res.onData(this.onData)
+    if (onTooLarge !== null) res.onData(this.onData)
   }
 
   private readonly onData = (ab: ArrayBuffer, isLast: boolean): void => {
     this.received += ab.byteLength
     if (this.received > this.limit) {
       this.overflow()
-      this.onTooLarge()
+      this.onTooLarge!()
       return
     }
     if (isLast) this.ended = true
@@ -87,9 +88,10 @@ export class RequestBody {
 
   /**
    * Puts back a body a plugin read whole (ctx.readBody, e.g. key-auth's key_in_body), so the next
-   * consumer (the upstream exchange) still gets every byte.
+   * consumer (the upstream exchange) still gets every byte. `ended`: it is the whole body (a plugin's).
    */
-  restore(whole: Buffer): void {
+  restore(whole: Buffer, ended = false): void {
+    if (ended) this.ended = true
     this.consumer = null
     this.held = whole.length === 0 ? [] : [whole]
     this.heldBytes = whole.length

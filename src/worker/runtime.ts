@@ -10,6 +10,8 @@ import type { SecureContext } from 'node:tls'
 import { PASSIVE_REOPENED, PASSIVE_RESTORED, PASSIVE_UNCHANGED, recordOutcome, type UpstreamOutcome } from '../upstream/passive-health.js'
 import { buildChains, type Chain } from './chain.js'
 import { Router } from './router.js'
+import { routeMetricsRows, unroutedRows } from './route-metrics.js'
+import type { RouteRows, WorkerMetrics } from '../observability/worker-metrics.js'
 
 export class Runtime {
   readonly snapshot: Snapshot
@@ -18,8 +20,16 @@ export class Runtime {
   readonly access: (Chain | null)[]
   /** Per service index: the upstream's balancer, or null for a single-target service. */
   readonly balancers: (Balancer | null)[]
-  /** Per route index: protocols are https only, so a plain-http request gets 426 or a redirect (Kong). */
+  /** Per route index: where its requests are counted (prometheus plugin labels). */
+  readonly metricsRows: RouteRows[]
+  /** Where requests that matched no route are counted. */
+  readonly unroutedRows: RouteRows
+  /** Per route index: protocols are https (or wss) only, so a plain-http request gets 426 or a redirect (Kong). */
   readonly httpsOnly: boolean[]
+  /** Per route index: protocols are ws/wss, so a request that is not a WebSocket handshake gets 426. */
+  readonly upgradeOnly: boolean[]
+  /** Per route index: a WebSocket handshake is tunnelled (ws/wss routes, and http/https ones as Kong OSS does; not grpc). */
+  readonly tunnels: boolean[]
   /** Per service index: target → Peer (pool key, Host line), so no request builds them. */
   private readonly peers: Map<TargetRecord, Peer>[]
   /** Per service index: its upstream's passive health checks, or null (off, or no upstream). */
@@ -27,15 +37,19 @@ export class Runtime {
   private readonly health: HealthTable
   private readonly env: PluginEnv
 
-  constructor(snapshot: Snapshot, health: HealthTable, env: PluginEnv) {
+  constructor(snapshot: Snapshot, health: HealthTable, env: PluginEnv, metrics: WorkerMetrics) {
     this.snapshot = snapshot
     this.health = health
     this.env = env
     this.router = new Router(snapshot)
+    this.metricsRows = routeMetricsRows(snapshot, metrics)
+    this.unroutedRows = unroutedRows(metrics)
     this.access = buildChains(snapshot, env)
     const perUpstream = snapshot.upstreams.map((u) => createBalancer(u, health))
     this.balancers = snapshot.services.map((s) => (s.upstream >= 0 ? perUpstream[s.upstream]! : null))
-    this.httpsOnly = snapshot.routes.map((r) => r.protocols.includes('https') && !r.protocols.includes('http'))
+    this.httpsOnly = snapshot.routes.map((r) => (r.protocols.includes('https') && !r.protocols.includes('http')) || (r.protocols.includes('wss') && !r.protocols.includes('ws')))
+    this.upgradeOnly = snapshot.routes.map((r) => r.protocols.includes('ws') || r.protocols.includes('wss'))
+    this.tunnels = snapshot.routes.map((r) => !r.protocols.includes('grpc') && !r.protocols.includes('grpcs'))
     const secureContexts = new Map<string, SecureContext>()
     this.peers = snapshot.services.map((s) => {
       const targets = s.upstream >= 0 ? snapshot.upstreams[s.upstream]!.targets : [s.target]

@@ -40,9 +40,11 @@ function isDropped(name: string, connectionTokens: string | undefined): boolean 
   return false
 }
 
-/** The request line, e.g. `GET /users?id=1 HTTP/1.1\r\n`. */
+/** The request line, e.g. `GET /users?id=1 HTTP/1.1\r\n` (method and path as a plugin may have changed them). */
 export function requestLine(ctx: RequestContext, match: RouteMatch): string {
-  return ctx.query === '' ? `${ctx.method} ${match.upstreamPath} HTTP/1.1\r\n` : `${ctx.method} ${match.upstreamPath}?${ctx.query} HTTP/1.1\r\n`
+  const method = ctx.upstreamMethod ?? ctx.method
+  const path = ctx.upstreamPath ?? match.upstreamPath
+  return ctx.query === '' ? `${method} ${path} HTTP/1.1\r\n` : `${method} ${path}?${ctx.query} HTTP/1.1\r\n`
 }
 
 /**

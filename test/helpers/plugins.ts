@@ -7,7 +7,7 @@ import { CacheStore } from '../../src/shared/cache-store.js'
 import { RateTable } from '../../src/shared/rate-table.js'
 import { WorkerStats } from '../../src/shared/worker-stats.js'
 import { createPluginEnv } from '../../src/worker/plugin-env.js'
-import type { PluginDefinition, PluginEnv, PluginRequest, ResponseObserver } from '../../src/plugins/types.js'
+import type { PluginDefinition, PluginEnv, PluginRequest, ResponseFilter, ResponseObserver } from '../../src/plugins/types.js'
 import type { Snapshot } from '../../src/config/types.js'
 
 export interface Reply {
@@ -25,13 +25,19 @@ export interface FakeRequest extends PluginRequest {
   observer: ResponseObserver | null
   /** Every cap passed to limitBody, in order. */
   bodyLimits: number[]
+  /** Response filters registered, in order. */
+  filters: ResponseFilter[]
+  /** What replaceBody, setUpstreamMethod and setUpstreamPath set (null = not called). */
+  replacedBody: Buffer | null
+  upstreamMethod: string | null
+  upstreamPath: string | null
 }
 
 export function fakeRequest(over: Partial<PluginRequest> & { body?: string } = {}): FakeRequest {
   const ctx: FakeRequest = {
     method: 'GET', path: '/echo/x', query: '', headers: new Map([['host', 'gw.local:8000']]), clientIp: '127.0.0.1',
     scheme: 'http', host: 'gw.local', port: 8000, requestId: 'rid', routeName: 'r', routeId: 'r-id', serviceName: 's',
-    serviceId: 's-id', consumer: null, credentialId: null,
+    serviceId: 's-id', consumer: null, credentialId: null, rateLimited: false, cacheStatus: '',
     replies: [],
     upstreamHeaders: [],
     responseHeaders: [],
@@ -61,6 +67,23 @@ export function fakeRequest(over: Partial<PluginRequest> & { body?: string } = {
       this.observer = observer
     },
     readBody: async () => Buffer.from(over.body ?? ''),
+    readBodyWithin: async () => Buffer.from(over.body ?? ''),
+    filters: [],
+    filterResponse(filter) {
+      this.filters.push(filter)
+    },
+    replacedBody: null,
+    replaceBody(body) {
+      this.replacedBody = body
+    },
+    upstreamMethod: null,
+    setUpstreamMethod(method) {
+      this.upstreamMethod = method
+    },
+    upstreamPath: null,
+    setUpstreamPath(path) {
+      this.upstreamPath = path
+    },
     bodyLimits: [],
     limitBody(maxBytes) {
       this.bodyLimits.push(maxBytes)

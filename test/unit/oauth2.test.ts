@@ -151,8 +151,8 @@ describe('oauth2 schema', () => {
   })
 
   it('checks URLs, header names and types', () => {
-    expect(problems({ jwks_uri: 'ftp://as.example/jwks' })).toEqual(['plugins[0].config.jwks_uri: must be an http or https URL'])
-    expect(problems({ jwks_uri: 'not a url' })).toEqual(['plugins[0].config.jwks_uri: invalid URL: not a url'])
+    expect(problems({ jwks_uri: 'ftp://as.example/jwks' })).toEqual(['plugins[0].config.jwks_uri: must be an absolute http or https URL'])
+    expect(problems({ jwks_uri: 'not a url' })).toEqual(['plugins[0].config.jwks_uri: must be an absolute http or https URL'])
     expect(problems({ jwks_uri: 'https://a/j', auth_header_name: 'bad header' })).toEqual([
       "plugins[0].config.auth_header_name: bad header name 'bad header', allowed characters are A-Z, a-z, 0-9, '_', and '-'",
     ])

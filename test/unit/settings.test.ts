@@ -1,5 +1,8 @@
 // Settings from GATEWAY_* variables: defaults, parsing, and errors that name the variable.
 import { describe, expect, it } from 'vitest'
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { parseSize, readSettings } from '../../src/settings.js'
 
 describe('readSettings', () => {
@@ -14,12 +17,35 @@ describe('readSettings', () => {
     expect(s.upstreamIdleTimeoutMs).toBe(60000)
     expect(s.maxBodySize).toBe(10 * 1024 * 1024)
     expect(s.drainTimeoutMs).toBe(10000)
+    expect(s.maxConcurrency).toBe(10000)
     expect(s.latencyHeaders).toBe(true)
     expect(s.workers).toBeGreaterThanOrEqual(1)
     expect(s.adminToken).toBeNull()
     expect(s.rateLimitSlots).toBe(65536)
     expect(s.cacheSizeBytes).toBe(64 * 1024 * 1024)
     expect(s.redisUrl).toBeNull()
+    expect(s.wsMaxMessageSize).toBe(16 * 1024 * 1024)
+    expect(s.wsIdleTimeoutS).toBe(120)
+    expect(s.accessLog).toBe('stdout')
+    expect(s.otelEndpoint).toBeNull()
+    expect(s.otelSamplingRate).toBe(1)
+  })
+
+  it('reads the access log target and the process-wide tracing settings', () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'gw-settings-')), 'access.log')
+    expect(readSettings({ GATEWAY_ACCESS_LOG: 'off' }).accessLog).toBe('off')
+    expect(readSettings({ GATEWAY_ACCESS_LOG: file }).accessLog).toBe(file)
+    const s = readSettings({ GATEWAY_OTEL_ENDPOINT: 'http://127.0.0.1:4318/v1/traces', GATEWAY_OTEL_SAMPLING_RATE: '0.25' })
+    expect(s.otelEndpoint).toBe('http://127.0.0.1:4318/v1/traces')
+    expect(s.otelSamplingRate).toBe(0.25)
+    expect(readSettings({ GATEWAY_OTEL_SAMPLING_RATE: '0' }).otelSamplingRate).toBe(0)
+  })
+
+  it('reads the WebSocket tunnel limits (sizes with units, 0 = no idle timeout)', () => {
+    const s = readSettings({ GATEWAY_WS_MAX_MESSAGE_SIZE: '64k', GATEWAY_WS_IDLE_TIMEOUT_S: '0' })
+    expect(s.wsMaxMessageSize).toBe(64 * 1024)
+    expect(s.wsIdleTimeoutS).toBe(0)
+    expect(readSettings({ GATEWAY_WS_MAX_MESSAGE_SIZE: '1g', GATEWAY_WS_IDLE_TIMEOUT_S: '3' }).wsMaxMessageSize).toBe(1024 ** 3)
   })
 
   it('reads the shared-state sizes and the Redis URL', () => {
@@ -50,6 +76,18 @@ describe('readSettings', () => {
     ['GATEWAY_RATELIMIT_SLOTS', '16'],
     ['GATEWAY_CACHE_SIZE_MB', '0'],
     ['GATEWAY_REDIS_URL', 'http://127.0.0.1:6379'],
+    ['GATEWAY_WS_MAX_MESSAGE_SIZE', '16 furlongs'],
+    ['GATEWAY_WS_MAX_MESSAGE_SIZE', '0'],
+    ['GATEWAY_WS_MAX_MESSAGE_SIZE', '2g'],
+    ['GATEWAY_WS_IDLE_TIMEOUT_S', '-1'],
+    ['GATEWAY_WS_IDLE_TIMEOUT_S', '1.5'],
+    ['GATEWAY_WS_IDLE_TIMEOUT_S', '100000'],
+    ['GATEWAY_ACCESS_LOG', '/nonexistent-dir/access.log'],
+    ['GATEWAY_OTEL_ENDPOINT', 'collector:4318'],
+    ['GATEWAY_OTEL_ENDPOINT', 'ftp://127.0.0.1/v1/traces'],
+    ['GATEWAY_OTEL_SAMPLING_RATE', '1.5'],
+    ['GATEWAY_OTEL_SAMPLING_RATE', 'half'],
+    ['GATEWAY_MAX_CONCURRENCY', '-5'],
   ])('rejects %s=%s naming the variable', (name, value) => {
     expect(() => readSettings({ [name]: value })).toThrow(name)
   })

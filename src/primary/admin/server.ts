@@ -1,5 +1,5 @@
 // The admin API (SPEC §9) on its own uWS App in the primary, bound to 127.0.0.1 by default:
-// GET /status, /health, /config, /upstreams/{name}/health, /consumers/{username}/usage, cache purge; DELETE /workers/{n} ends a worker as a crash would.
+// GET / (the dashboard page, no token: it holds no data) and /dashboard/data, GET /status, /health, /metrics, /config, POST /config[/validate], /upstreams/{name}/health, /consumers/{username}/usage, cache purge; DELETE /workers/{n} ends a worker as a crash would.
 import { timingSafeEqual } from 'node:crypto'
 import { uws, type HttpResponse, type HttpRequest, type us_listen_socket } from '../../uws.js'
 import { statusLine } from '../../http-status.js'
@@ -10,6 +10,10 @@ import { readBody } from './request-body.js'
 import { consumerUsage } from './consumer-usage.js'
 import { matchGlob } from '../../shared/cache-store.js'
 import type { CacheTier } from '../../redis/cache-tier.js'
+import { latencySummary, mergedMetrics, PROMETHEUS_CONTENT_TYPE, renderMetrics } from '../metrics-export.js'
+import { DASHBOARD_CSP, DASHBOARD_HTML } from './dashboard-page.js'
+import { dashboardData } from './dashboard-data.js'
+import { applied, CONFIG_BODY_LIMIT, configFormat, rejected, unwrapConfig, validated } from './config-routes.js'
 
 /** Largest JSON body the admin API reads for a purge request. */
 const SMALL_BODY_LIMIT = 64 * 1024
@@ -56,6 +60,27 @@ function authorized(token: string | null, header: string): boolean {
   return got.length === expected.length && timingSafeEqual(got, expected)
 }
 
+/** How long POST /config waits for every worker to switch before answering with the ones still pending. */
+const APPLY_WAIT_MS = 5000
+
+/** Answers with `use` once `work` settles, unless the client went away meanwhile (uWS: no res after abort). */
+function afterwards<T>(res: HttpResponse, work: Promise<T>, use: (value: T) => void): void {
+  let gone = false
+  res.onAborted(() => (gone = true))
+  void work.then((value) => gone || use(value))
+}
+
+/** Reads a posted config and hands its text to `use`; too large → 413, client gone → nothing. */
+function withConfigBody(res: HttpResponse, req: HttpRequest, use: (text: string, format: 'yaml' | 'json') => void): void {
+  const format = configFormat(req.getHeader('content-type'))
+  void readBody(res, CONFIG_BODY_LIMIT).then((raw) => {
+    if (raw === null) return
+    if (raw === 'too-large') return answer(res, { status: 413, body: { message: `config larger than ${CONFIG_BODY_LIMIT} bytes` } })
+    const config = unwrapConfig(raw.toString('utf8'), format)
+    use(config.text, config.format)
+  })
+}
+
 /** A path segment as the client meant it; a malformed escape stays as written (and then matches nothing). */
 function decodeParameter(segment: string): string {
   try {
@@ -81,12 +106,24 @@ export class AdminServer {
       }
       handler(res, req)
     }
-    app.get('/status', guard((res) => send(res, 200, gw.status())))
+    app.get('/status', guard((res) => afterwards(res, mergedMetrics(gw), (merged) => send(res, 200, { ...gw.status(), latency: latencySummary(merged) }))))
+    app.get('/metrics', guard((res) => afterwards(res, renderMetrics(gw), (text) => {
+      res.cork(() => res.writeStatus(statusLine(200)).writeHeader('Content-Type', PROMETHEUS_CONTENT_TYPE).end(text))
+    })))
     app.get('/health', guard((res) => {
       const ready = gw.ready()
       send(res, ready ? 200 : 503, { status: ready ? 'ok' : 'unavailable' })
     }))
     app.get('/config', guard((res) => send(res, 200, gw.redactedConfig())))
+    app.post('/config', guard((res, req) => withConfigBody(res, req, (text, format) => {
+      const result = gw.applyText(text, format)
+      if (!result.ok) return answer(res, rejected(result))
+      afterwards(res, gw.workers.whenApplied(result.hash, APPLY_WAIT_MS), (pending) => answer(res, applied(result, pending)))
+    })))
+    app.post('/config/validate', guard((res, req) => withConfigBody(res, req, (text, format) => {
+      const result = gw.validateText(text, format)
+      answer(res, result.ok ? validated(result) : rejected(result))
+    })))
     app.get('/upstreams/:name/health', guard((res, req) => {
       const body = upstreamHealth(gw.snapshot, gw.health, decodeParameter(req.getParameter(0)))
       send(res, body === null ? 404 : 200, body ?? { message: 'Not found' })
@@ -128,6 +165,16 @@ export class AdminServer {
       const index = Number(req.getParameter(0))
       const killed = Number.isInteger(index) && gw.workers.kill(index)
       send(res, killed ? 202 : 404, killed ? { message: `worker ${index} terminated; it is being respawned` } : { message: 'no such worker' })
+    }))
+    const dashboardPage = (res: HttpResponse): void => void res.cork(() => {
+      res.writeStatus(statusLine(200)).writeHeader('Content-Type', 'text/html; charset=utf-8').writeHeader('Content-Security-Policy', DASHBOARD_CSP)
+        .writeHeader('X-Content-Type-Options', 'nosniff').writeHeader('Cache-Control', 'no-cache').end(DASHBOARD_HTML)
+    })
+    app.get('/', dashboardPage)
+    app.get('/dashboard', dashboardPage)
+    app.get('/dashboard/data', guard((res) => {
+      gw.traffic.watched()
+      send(res, 200, dashboardData(gw))
     }))
     app.any('/*', (res) => send(res, 404, { message: 'Not found' }))
     return new Promise((resolve, reject) => {
