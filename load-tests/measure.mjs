@@ -36,6 +36,14 @@ export async function measureHttp(url, { connections, durationS, warmupS = 1, he
   }
 }
 
+/** Several runs of one target as one result: requests, errors and latencies summed, req/s the mean. */
+export function combineRuns(runs) {
+  const hist = latencyHistogram()
+  for (const r of runs) hist.add(r.hist)
+  const sum = (key) => runs.reduce((total, r) => total + r[key], 0)
+  return { rps: sum('rps') / runs.length, requests: sum('requests'), errors: sum('errors'), non2xx: sum('non2xx'), hist }
+}
+
 /** The percentiles the report and the budgets use, in ms. */
 export function percentiles(hist) {
   const at = (p) => hist.getValueAtPercentile(p) / 1000

@@ -1,5 +1,6 @@
 // The reload-under-load scenario: steady load on the plain route while the config file is rewritten
-// and SIGHUP sent 10 times; every reload must apply (admin /status) and no request may fail.
+// and SIGHUP sent 10 times, after a run of the same load without reloads (its baseline); every reload
+// must apply (admin /status) and no request may fail.
 import { writeFileSync } from 'node:fs'
 import { get } from '../native-bench/lib/net.mjs'
 import { measureHttp } from './measure.mjs'
@@ -12,10 +13,12 @@ async function reloadCount(adminPort) {
 }
 
 /**
- * Resolves measureHttp's result plus { reloads: applied count, reloadsFailed, reloadsSent }. `configFor(n)` is the
+ * Resolves measureHttp's result plus { baseline: the steady run, reloads: applied count, reloadsFailed, reloadsSent }. `configFor(n)` is the
  * config of the n-th reload (each differs, so each compiles a new Snapshot).
  */
 export async function reloadUnderLoad(gateway, configFor, url, load) {
+  // The steady state the reloads are judged against: the same route and load just before, no reloads.
+  const steady = await measureHttp(url, load)
   const before = await reloadCount(gateway.adminPort)
   // Reloads spread over the measured phase, the last one well before its end.
   const every = (load.durationS * 1000) / (RELOADS + 1)
@@ -28,5 +31,5 @@ export async function reloadUnderLoad(gateway, configFor, url, load) {
   }
   const result = await measureHttp(url, { ...load, during })
   const after = await reloadCount(gateway.adminPort)
-  return { ...result, reloads: after.ok - before.ok, reloadsFailed: after.failed - before.failed, reloadsSent: sent }
+  return { ...result, baseline: steady, baselineId: 'steady', reloads: after.ok - before.ok, reloadsFailed: after.failed - before.failed, reloadsSent: sent }
 }
