@@ -1,6 +1,8 @@
 // The admin API (SPEC §9) on its own uWS App in the primary, bound to 127.0.0.1 by default:
 // GET / (the dashboard page, no token: it holds no data) and /dashboard/data, GET /status, /health, /metrics, /config, POST /config[/validate], /upstreams/{name}/health, /consumers/{username}/usage, cache purge; DELETE /workers/{n} ends a worker as a crash would.
-import { timingSafeEqual } from 'node:crypto'
+// With GATEWAY_ADMIN_TOKEN set, everything but the dashboard page needs the token, unknown paths too (401 before 404),
+// so the path set cannot be probed without it.
+import { createHash, timingSafeEqual } from 'node:crypto'
 import { uws, type HttpResponse, type HttpRequest, type us_listen_socket } from '../../uws.js'
 import { statusLine } from '../../http-status.js'
 import type { Gateway } from '../gateway.js'
@@ -53,11 +55,21 @@ function withTiers(res: HttpResponse, tiers: CacheTier[], purge: (tier: CacheTie
   })
 }
 
+/**
+ * `Authorization: Bearer <token>`, RFC 9110 §11: the scheme is case-insensitive and one or more
+ * spaces separate it from the credentials; surrounding whitespace is not part of the field value.
+ */
+const BEARER = /^bearer +(\S.*)$/is
+
+function digest(value: string): Buffer {
+  return createHash('sha256').update(value, 'utf8').digest()
+}
+
+/** Whether `header` carries the admin token; compares fixed-size digests so neither content nor length leaks through timing. */
 function authorized(token: string | null, header: string): boolean {
   if (token === null) return true
-  const expected = Buffer.from(`Bearer ${token}`)
-  const got = Buffer.from(header)
-  return got.length === expected.length && timingSafeEqual(got, expected)
+  const credentials = BEARER.exec(header.trim())?.[1] ?? ''
+  return timingSafeEqual(digest(credentials), digest(token)) && credentials.length > 0
 }
 
 /** How long POST /config waits for every worker to switch before answering with the ones still pending. */
@@ -176,7 +188,8 @@ export class AdminServer {
       gw.traffic.watched()
       send(res, 200, dashboardData(gw))
     }))
-    app.any('/*', (res) => send(res, 404, { message: 'Not found' }))
+    // Token first: without it an unknown path is as unauthorized as a known one.
+    app.any('/*', guard((res) => send(res, 404, { message: 'Not found' })))
     return new Promise((resolve, reject) => {
       app.listen(host, port, (socket) => {
         if (!socket) return reject(new Error(`admin API cannot listen on ${host}:${port}`))
