@@ -81,6 +81,13 @@ let holding: Hanging
 let gw: RunningGateway
 let refused: number
 let trusted: { port: number; close(): Promise<void> }
+/** Two backends behind one barrier: neither answers until both have a request waiting. */
+let left: Upstream
+let right: Upstream
+/** Requests parked at the barrier; both are answered once it holds two. */
+let atBarrier: { res: http.ServerResponse; body: unknown }[] = []
+/** How many requests each barrier backend had waiting with it when it was released (always 2 when parallel). */
+const releasedWith: number[] = []
 let untrusted: { port: number; close(): Promise<void> }
 
 beforeAll(async () => {
@@ -121,6 +128,18 @@ beforeAll(async () => {
     socket.destroy()
     return null
   })
+  const barrier = (body: unknown): http.RequestListener => (_req, res) => {
+    atBarrier.push({ res, body })
+    if (atBarrier.length < 2) return
+    const waiting = atBarrier
+    atBarrier = []
+    for (const w of waiting) {
+      releasedWith.push(waiting.length)
+      json(w.res, 200, w.body)
+    }
+  }
+  left = await startUpstream(barrier({ left: 'L' }))
+  right = await startUpstream(barrier({ right: 'R' }))
   hanging = await startHanging()
   holding = await startHanging()
   refused = await closedPort()
@@ -166,6 +185,11 @@ beforeAll(async () => {
         route('all-fail', { backends: [{ url: a('/status/500') }, { url: `http://127.0.0.1:${refused}/x` }] }),
         route('all-timeout', { backends: [{ url: `http://127.0.0.1:${hanging.port}/a`, timeout: 150 }, { url: `http://127.0.0.1:${hanging.port}/b`, timeout: 200 }] }),
         route('abort', { timeout: 30_000, backends: [{ url: `http://127.0.0.1:${holding.port}/1` }, { url: `http://127.0.0.1:${holding.port}/2` }] }),
+        // Sequential calls would park the first backend at the barrier until its timeout, and the second alone after it.
+        route('barrier', {
+          timeout: 10_000,
+          backends: [{ url: `http://127.0.0.1:${left.port}/left`, timeout: 1500 }, { url: `http://127.0.0.1:${right.port}/right`, timeout: 1500 }],
+        }),
         route('keepalive', { backends: [{ url: `http://127.0.0.1:${kept.port}/a` }] }),
         route('stale', { backends: [{ url: `http://127.0.0.1:${flaky.port}/a` }] }),
         route('tls', { strategy: 'collect', backends: [{ url: `https://127.0.0.1:${trusted.port}/` }, { url: `https://127.0.0.1:${untrusted.port}/` }] }),
@@ -176,7 +200,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await gw?.stop()
-  await Promise.all([api, svc, echo, kept, flaky, hanging, holding, trusted, untrusted].map((s) => s?.close()))
+  await Promise.all([api, svc, echo, kept, flaky, left, right, hanging, holding, trusted, untrusted].map((s) => s?.close()))
 })
 
 const completed = (r: Reply): unknown => r.headers['x-gateway-completed']
@@ -221,6 +245,17 @@ describe('aggregate', () => {
     expect([body.post.method, body.post.url, body.post.bodyBytes]).toEqual(['POST', '/audit/J%C3%BCrgen%2F7?page=2', 0])
     expect(body.post.headers).toMatchObject({ 'x-api-key': 'k1', 'x-tenant': 'fixed', authorization: 'Bearer tok' })
     expect(svc.requests()).toBe(0)
+  })
+
+  it('calls the backends in parallel: two backends that each answer only once both have a request both arrive', async () => {
+    for (let i = 0; i < 3; i++) {
+      const r = await request(`${gw.url}/barrier`)
+      expect([r.status, completed(r)]).toEqual([200, 'true'])
+      expect(r.json()).toEqual({ left: 'L', right: 'R' })
+    }
+    expect([left.requests(), right.requests()]).toEqual([3, 3])
+    expect(releasedWith).toEqual([2, 2, 2, 2, 2, 2])
+    expect(atBarrier).toHaveLength(0)
   })
 
   it('leaves out a backend slower than its timeout and says the answer is incomplete', async () => {

@@ -198,6 +198,8 @@ describe('WebSocket tunnels', () => {
   /** A wss:// upstream (TLS echo server) and the Host headers it saw. */
   let tlsUp: https.Server
   const tlsUpHosts: string[] = []
+  /** What the wss:// upstream saw of each handshake: path, Host, and the subprotocol offer. */
+  const tlsUpSeen: { url: string; host: string; protocol: string | undefined }[] = []
 
   beforeAll(async () => {
     up = await startWsUpstream()
@@ -208,6 +210,7 @@ describe('WebSocket tunnels', () => {
     const tlsWss = new WebSocketServer({ server: tlsUp })
     tlsWss.on('connection', (s, req) => {
       tlsUpHosts.push(req.headers.host!)
+      tlsUpSeen.push({ url: req.url!, host: req.headers.host!, protocol: req.headers['sec-websocket-protocol'] })
       s.on('message', (d: RawData, binary: boolean) => s.send(d, { binary }))
     })
     await new Promise<void>((r) => tlsUp.listen(0, '127.0.0.1', r))
@@ -222,13 +225,28 @@ describe('WebSocket tunnels', () => {
             { name: 'wss-only', protocols: ['wss'], paths: ['/secure'] },
             { name: 'keyed', protocols: ['ws'], paths: ['/keyed'], plugins: [{ name: 'key-auth', config: {} }] },
             { name: 'denied', protocols: ['ws'], paths: ['/denied'], plugins: [{ name: 'ip-restriction', config: { deny: ['127.0.0.1'] } }] },
+            {
+              name: 'acl-gold', protocols: ['ws'], paths: ['/acl-gold'],
+              plugins: [{ name: 'key-auth', config: {} }, { name: 'acl', config: { allow: ['gold'] } }],
+            },
+            {
+              name: 'acl-no-bronze', protocols: ['ws'], paths: ['/acl-no-bronze'],
+              plugins: [{ name: 'key-auth', config: {} }, { name: 'acl', config: { deny: ['bronze'] } }],
+            },
+            { name: 'limited', protocols: ['ws'], paths: ['/limited'], plugins: [{ name: 'rate-limiting', config: { minute: 2, policy: 'local' } }] },
           ],
         },
         { name: 'http-up', url: `http://127.0.0.1:${up.port}/base`, routes: [{ name: 'plain-http', paths: ['/h'] }] },
         { name: 'nowhere', url: 'ws://127.0.0.1:1', retries: 0, routes: [{ name: 'nowhere', protocols: ['ws'], paths: ['/nowhere'] }] },
         { name: 'tls-up', url: `wss://localhost:${tlsUpPort}`, routes: [{ name: 'to-tls', protocols: ['ws'], paths: ['/to-tls'] }] },
+        // An https:// service: a handshake on its plain http route is tunnelled to the upstream over TLS (wss).
+        { name: 'https-up', url: `https://localhost:${tlsUpPort}/base`, routes: [{ name: 'https-http-route', paths: ['/https-h'] }] },
       ],
-      consumers: [{ username: 'alice', keyauth_credentials: [{ key: 'alice-key' }] }],
+      consumers: [
+        { username: 'alice', keyauth_credentials: [{ key: 'alice-key' }] },
+        { username: 'goldie', keyauth_credentials: [{ key: 'goldie-key' }], acls: [{ group: 'gold' }] },
+        { username: 'bronson', keyauth_credentials: [{ key: 'bronson-key' }], acls: [{ group: 'bronze' }, { group: 'staff' }] },
+      ],
     }
     gw = await startGateway(config, {
       env: { GATEWAY_TLS_PORT: '0', GATEWAY_TLS_CERT: leaf.certPath, GATEWAY_TLS_KEY: leaf.keyPath, GATEWAY_WS_MAX_MESSAGE_SIZE: '1m' },
@@ -377,6 +395,70 @@ describe('WebSocket tunnels', () => {
     expect(r.status).toBe(403)
   })
 
+  it('runs acl (after key-auth) on the handshake: 403 for a consumer outside the allowed groups, a tunnel for one inside', async () => {
+    const sidesBefore = up.sides.length
+    const denied = await refused(`${ws}/acl-gold/x`, { headers: { apikey: 'bronson-key' } })
+    expect(denied.status).toBe(403)
+    expect(JSON.parse(denied.body).message).toBe('You cannot consume this service')
+    // A consumer without any group is not in the allow list either.
+    expect((await refused(`${ws}/acl-gold/x`, { headers: { apikey: 'alice-key' } })).status).toBe(403)
+    // No key at all: key-auth answers first.
+    expect((await refused(`${ws}/acl-gold/x`)).status).toBe(401)
+    expect(up.sides.length).toBe(sidesBefore)
+    const c = await connect(`${ws}/acl-gold/x`, [], { headers: { apikey: 'goldie-key' } })
+    const side = newestSide(up)
+    expect(up.sides.length).toBe(sidesBefore + 1)
+    expect(side.headers['x-consumer-username']).toBe('goldie')
+    expect(side.headers['x-consumer-groups']).toBe('gold')
+    c.ws.send('gold member')
+    await until(() => c.messages.length === 1, 'echo through the acl route')
+    expect(c.messages[0]!.data.toString()).toBe('gold member')
+    c.ws.close(1000)
+    expect((await c.closed).code).toBe(1000)
+  })
+
+  it('runs an acl deny list on the handshake: 403 for a consumer in a denied group, a tunnel for the others', async () => {
+    const sidesBefore = up.sides.length
+    const denied = await refused(`${ws}/acl-no-bronze/x`, { headers: { apikey: 'bronson-key' } })
+    expect(denied.status).toBe(403)
+    expect(JSON.parse(denied.body).message).toBe('You cannot consume this service')
+    expect(up.sides.length).toBe(sidesBefore)
+    const c = await connect(`${ws}/acl-no-bronze/x`, [], { headers: { apikey: 'goldie-key' } })
+    expect(newestSide(up).headers['x-consumer-username']).toBe('goldie')
+    c.ws.send('not bronze')
+    await until(() => c.messages.length === 1, 'echo through the deny-list route')
+    c.ws.close(1000)
+    await c.closed
+  })
+
+  it('runs rate-limiting on the handshake: 2 per minute open tunnels, the 3rd gets 429 and never reaches the upstream', async () => {
+    const sidesBefore = up.sides.length
+    const first = await connect(`${ws}/limited/a`)
+    const second = await connect(`${ws}/limited/b`)
+    expect(up.sides.length).toBe(sidesBefore + 2)
+    // The open tunnels keep working; only new handshakes count.
+    first.ws.send('one')
+    second.ws.send('two')
+    await until(() => first.messages.length === 1 && second.messages.length === 1, 'echoes on both tunnels')
+    // A plain ws client (no unexpected-response listener) reports the refusal as an error.
+    const third = new WebSocket(`${ws}/limited/c`, { perMessageDeflate: false })
+    const error = await new Promise<Error>((resolve, reject) => {
+      third.once('error', resolve)
+      third.once('open', () => reject(new Error('the third handshake was upgraded')))
+    })
+    expect(error.message).toBe('Unexpected server response: 429')
+    const fourth = await refused(`${ws}/limited/d`)
+    expect(fourth.status).toBe(429)
+    expect(fourth.headers['x-ratelimit-limit-minute']).toBe('2')
+    expect(fourth.headers['x-ratelimit-remaining-minute']).toBe('0')
+    expect(fourth.headers['retry-after']).toMatch(/^\d+$/)
+    expect(JSON.parse(fourth.body).message).toBe('API rate limit exceeded')
+    expect(up.sides.length).toBe(sidesBefore + 2)
+    for (const c of [first, second]) c.ws.close(1000)
+    expect((await first.closed).code).toBe(1000)
+    expect((await second.closed).code).toBe(1000)
+  })
+
   it('closes with 1009 an upstream message over GATEWAY_WS_MAX_MESSAGE_SIZE, and relays one at the limit', async () => {
     const ok = await connect(`${ws}/ws/send/${MiB}`)
     await until(() => ok.messages.length === 1, 'a message of exactly 1 MiB')
@@ -492,6 +574,24 @@ describe('WebSocket tunnels', () => {
     expect(tlsUpHosts).toContain(`localhost:${(tlsUp.address() as AddressInfo).port}`)
     c.ws.close()
     await c.closed
+  })
+
+  it('tunnels a handshake on an http route of an https:// service to the TLS upstream over wss, with the service path and Host', async () => {
+    const seenBefore = tlsUpSeen.length
+    const c = await connect(`${ws}/https-h/chat?x=1`, ['alpha'])
+    expect(c.ws.protocol).toBe('alpha')
+    expect(tlsUpSeen.length).toBe(seenBefore + 1)
+    const seen = tlsUpSeen[tlsUpSeen.length - 1]!
+    expect(seen.url).toBe('/base/chat?x=1')
+    expect(seen.host).toBe(`localhost:${(tlsUp.address() as AddressInfo).port}`)
+    expect(seen.protocol).toBe('alpha')
+    c.ws.send('text over https service')
+    c.ws.send(Buffer.from([9, 8, 7]))
+    await until(() => c.messages.length === 2, 'echoes from the TLS upstream')
+    expect(c.messages[0]).toEqual({ data: Buffer.from('text over https service'), binary: false })
+    expect(c.messages[1]).toEqual({ data: Buffer.from([9, 8, 7]), binary: true })
+    c.ws.close(4001, 'bye')
+    expect(await c.closed).toEqual({ code: 4001, reason: 'bye' })
   })
 
   it('returns the gateway to its file descriptor count after 1000 tunnels opened and closed', async () => {
