@@ -1,19 +1,85 @@
-// Private redis-server processes for tests: one node on a free loopback port (stop/restart/pause for outages)
-// or a 3-master Redis Cluster. Nothing persists (--save '' --appendonly no, a temp dir each); close() ends them.
+// Redis for tests. Two kinds of suite (SPEC §1: redis-server on PATH or GATEWAY_TEST_REDIS_URL, never a silent skip):
+//  - startTestRedis(): any Redis will do. GATEWAY_TEST_REDIS_URL when set (a Redis the tests share with others:
+//    nothing is flushed, suites keep to keys named by random ids, in the URL's database), else a private
+//    redis-server as below.
+//  - startRedis() / startRedisCluster() / useRedisCluster(): private redis-server processes, for suites that stop,
+//    hang or restart Redis, flush it, or need a cluster: one node on a free loopback port, or a 3-master Redis
+//    Cluster. Nothing persists (--save '' --appendonly no, a temp dir each); close() ends them.
+// When what a suite needs is missing, it fails with a message saying how to get it (redisSourceFor).
 import { spawn, execFile, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { accessSync, constants as fsConstants, mkdtempSync, rmSync, statSync } from 'node:fs'
 import net from 'node:net'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { delimiter, join } from 'node:path'
 import { promisify } from 'node:util'
-import { Redis } from 'ioredis'
+import { Redis, type RedisOptions } from 'ioredis'
 import { afterAll, beforeAll } from 'vitest'
-import { createRedisClient, resolveRedisTarget, type RedisClient, type RedisTarget } from '../../src/redis/connection.js'
+import {
+  createRedisClient, redisTargetFromUrl, resolveRedisTarget, RedisConfigError, type RedisClient, type RedisConf, type RedisTarget,
+} from '../../src/redis/connection.js'
 
 const run = promisify(execFile)
 
-const INSTALL_HINT =
-  'redis-server was not found on PATH. Install Redis 7 (Debian/Ubuntu: apt-get install redis-server; macOS: brew install redis) to run the Redis tests.'
+/** The variable naming a Redis the tests may use instead of starting redis-server. */
+export const TEST_REDIS_URL_VAR = 'GATEWAY_TEST_REDIS_URL'
+
+const INSTALL =
+  'install Redis 7 (Debian/Ubuntu: apt-get install -y redis-server, which also brings redis-cli; macOS: brew install redis)'
+
+/** What a suite needs: any Redis it can write its own keys to, or private redis-server processes it controls. */
+export type RedisNeed = 'any' | 'private' | 'cluster'
+
+/** Where a suite's Redis comes from, or why it cannot run. */
+export type RedisSource =
+  | { kind: 'url'; url: string }
+  | { kind: 'spawn' }
+  | { kind: 'missing'; message: string }
+
+/**
+ * The choice, without side effects (unit-tested): GATEWAY_TEST_REDIS_URL (non-blank) serves 'any' suites, even when
+ * redis-server is on PATH, because setting it is an explicit request to use that Redis; otherwise, and always for
+ * 'private' and 'cluster' suites, redis-server on PATH (and redis-cli for a cluster). Missing → a message naming both
+ * ways, and saying when GATEWAY_TEST_REDIS_URL cannot help.
+ */
+export function redisSourceFor(
+  need: RedisNeed,
+  env: Readonly<Record<string, string | undefined>>,
+  onPath: (binary: string) => boolean,
+): RedisSource {
+  const url = env[TEST_REDIS_URL_VAR]?.trim() ?? ''
+  if (need === 'any' && url !== '') return { kind: 'url', url }
+  const binaries = need === 'cluster' ? ['redis-server', 'redis-cli'] : ['redis-server']
+  const missing = binaries.filter((b) => !onPath(b))
+  if (missing.length === 0) return { kind: 'spawn' }
+  const notFound = `${missing.join(' and ')} ${missing.length > 1 ? 'were' : 'was'} not found on PATH.`
+  if (need === 'any') {
+    return { kind: 'missing', message: `${notFound} This test needs a Redis: ${INSTALL} so that the tests start a private redis-server, or set ${TEST_REDIS_URL_VAR}=redis://host:port/db to a Redis the tests may write their own keys to (nothing is flushed).` }
+  }
+  const why = need === 'cluster'
+    ? 'This test starts its own 3-master Redis Cluster'
+    : 'This test starts its own redis-server (it stops, hangs, restarts or flushes it)'
+  const set = url === '' ? '' : ` (it is set to ${redactRedisUrl(url)}, which serves only the tests that just need a Redis)`
+  return { kind: 'missing', message: `${notFound} ${why}, which ${TEST_REDIS_URL_VAR} cannot stand in for${set}. To run it, ${INSTALL}.` }
+}
+
+/** Whether an executable file named `binary` is in one of PATH's directories. */
+export function onPath(binary: string, path = process.env.PATH ?? ''): boolean {
+  return path.split(delimiter).filter((d) => d !== '').some((dir) => {
+    const file = join(dir, binary)
+    try {
+      accessSync(file, fsConstants.X_OK)
+      return statSync(file).isFile()
+    } catch {
+      return false
+    }
+  })
+}
+
+/** Throws the 'missing' message unless redis-server (and redis-cli) can be started for `need`. */
+function requireBinaries(need: 'private' | 'cluster'): void {
+  const source = redisSourceFor(need, process.env, (b) => onPath(b))
+  if (source.kind === 'missing') throw new Error(source.message)
+}
 
 export interface RedisNode {
   host: string
@@ -86,7 +152,7 @@ function spawnRedis(port: number, dir: string, extra: string[] = []): Promise<Ch
     proc.stderr!.on('data', (d: Buffer) => (out += d.toString()))
     proc.once('error', (err: NodeJS.ErrnoException) => {
       clearTimeout(timer)
-      reject(err.code === 'ENOENT' ? new Error(INSTALL_HINT) : err)
+      reject(err.code === 'ENOENT' ? new Error(`redis-server could not be started (not on PATH): ${INSTALL}.`) : err)
     })
     proc.once('exit', (code, signal) => {
       clearTimeout(timer)
@@ -119,6 +185,7 @@ function stopProcess(proc: ChildProcess | null): Promise<void> {
 
 /** One redis-server on a free 127.0.0.1 port, in its own temp dir. */
 export async function startRedis(): Promise<RedisServer> {
+  requireBinaries('private')
   const dir = mkdtempSync(join(tmpdir(), 'gw-redis-'))
   const started = await spawnOnFreePorts(dir)
   let proc: ChildProcess | null = started.proc
@@ -149,6 +216,91 @@ export async function startRedis(): Promise<RedisServer> {
   }
 }
 
+/** A Redis a suite may write its own keys to (startTestRedis): never stopped or flushed by the tests. */
+export interface TestRedis {
+  host: string
+  port: number
+  /** For redisTargetFromUrl / GATEWAY_REDIS_URL: GATEWAY_TEST_REDIS_URL as given, or redis://127.0.0.1:<port>. */
+  url: string
+  database: number
+  /** True for GATEWAY_TEST_REDIS_URL: other suites and users share it, so keys must be unique to the test. */
+  shared: boolean
+  /** The plugin's `redis` block (Kong 3.6+ fields) for this Redis: host, port, database, credentials, ssl. */
+  conf: RedisConf
+  /** Options for a plain ioredis connection (to look at what was stored): host, port, db, credentials, TLS. */
+  options: RedisOptions
+  /** Ends a private redis-server; for GATEWAY_TEST_REDIS_URL nothing (keys expire or stay, nothing is flushed). */
+  close(): Promise<void>
+}
+
+/** `url` with any password replaced by ***, for messages. */
+export function redactRedisUrl(url: string): string {
+  return url.replace(/(\/\/[^:@/]*:)[^@/]*@/g, '$1***@')
+}
+
+/** GATEWAY_TEST_REDIS_URL → where to connect; one node only (a comma list is a cluster, which this does not stand for). */
+export function testRedisTarget(url: string): RedisTarget {
+  let target: RedisTarget
+  try {
+    target = redisTargetFromUrl(url, TEST_REDIS_URL_VAR)
+  } catch (err) {
+    // eslint-disable-next-line preserve-caught-error -- the original message (and so a cause) holds the password
+    throw new Error(redactRedisUrl((err as Error).message))
+  }
+  if (target.cluster) {
+    throw new RedisConfigError(`${TEST_REDIS_URL_VAR}=${JSON.stringify(redactRedisUrl(url))}: name one Redis node (redis://host:port/db); the cluster tests start their own redis-server cluster`)
+  }
+  return target
+}
+
+/**
+ * A Redis for a suite that only reads and writes its own keys (named by random ids, never FLUSHDB / FLUSHALL /
+ * SCRIPT FLUSH, never stopped): GATEWAY_TEST_REDIS_URL when set, else a private redis-server. Fails with a message
+ * saying how to get one when neither is there, and when GATEWAY_TEST_REDIS_URL does not answer PING.
+ */
+export async function startTestRedis(): Promise<TestRedis> {
+  const source = redisSourceFor('any', process.env, (b) => onPath(b))
+  if (source.kind === 'missing') throw new Error(source.message)
+  if (source.kind === 'spawn') {
+    const server = await startRedis()
+    return {
+      host: server.host, port: server.port, url: server.url, database: 0, shared: false,
+      conf: { host: server.host, port: server.port },
+      options: { host: server.host, port: server.port },
+      close: () => server.close(),
+    }
+  }
+  const t = testRedisTarget(source.url)
+  const node = t.nodes[0]!
+  const options: RedisOptions = {
+    host: node.host,
+    port: node.port,
+    db: t.database,
+    username: t.username ?? undefined,
+    password: t.password ?? undefined,
+    tls: t.tls ? { rejectUnauthorized: t.tls.verify } : undefined,
+  }
+  const probe = new Redis({ ...options, lazyConnect: true, connectTimeout: 3000, commandTimeout: 3000, maxRetriesPerRequest: 0, retryStrategy: () => null })
+  probe.on('error', () => {})
+  try {
+    await probe.connect()
+    await probe.ping()
+  } catch (err) {
+    throw new Error(`${TEST_REDIS_URL_VAR}=${redactRedisUrl(source.url)}: no answer to PING (${(err as Error).message}). Start that Redis, fix the URL, or unset it to have the tests start redis-server.`, { cause: err })
+  } finally {
+    probe.disconnect()
+  }
+  return {
+    host: node.host, port: node.port, url: source.url, database: t.database, shared: true,
+    conf: {
+      host: node.host, port: node.port, database: t.database, username: t.username, password: t.password,
+      ...(t.tls ? { ssl: true, ssl_verify: t.tls.verify } : {}),
+    },
+    options,
+    close: async () => {},
+  }
+}
+
 async function clusterInfo(port: number): Promise<string> {
   const { stdout } = await run('redis-cli', ['-h', '127.0.0.1', '-p', String(port), 'cluster', 'info'])
   return stdout
@@ -159,6 +311,7 @@ async function clusterInfo(port: number): Promise<string> {
  * Resolves once every node reports cluster_state:ok and knows all `n` nodes.
  */
 export async function startRedisCluster(n = 3): Promise<RedisClusterServer> {
+  requireBinaries('cluster')
   const dirs: string[] = []
   const procs: ChildProcess[] = []
   const nodes: RedisNode[] = []

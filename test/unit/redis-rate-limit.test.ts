@@ -1,17 +1,18 @@
-// RedisRateLimiter against a private redis-server (test/helpers/redis.ts): exact admission under concurrency,
-// all-or-nothing windows, sliding weights, calendar windows, and outages (stopped and hung Redis) with recovery.
+// RedisRateLimiter against Redis (test/helpers/redis.ts): exact admission under concurrency, all-or-nothing windows,
+// sliding weights and calendar windows on GATEWAY_TEST_REDIS_URL or a private redis-server (every key names a random
+// id); a lost script and outages (stopped and hung Redis) with recovery on private redis-servers of their own.
 import { randomUUID } from 'node:crypto'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { CircuitBreaker } from '../../src/redis/circuit-breaker.js'
 import { createRedisClient, redisTargetFromUrl, type RedisClient } from '../../src/redis/connection.js'
 import { RedisRateLimiter, type Decision, type RateWindow, type Verdict } from '../../src/redis/rate-limit-script.js'
-import { startRedis, type RedisServer } from '../helpers/redis.js'
+import { startRedis, startTestRedis, type TestRedis } from '../helpers/redis.js'
 
-let server: RedisServer
+let server: TestRedis
 const clients: RedisClient[] = []
 
 beforeAll(async () => {
-  server = await startRedis()
+  server = await startTestRedis()
 })
 
 afterAll(async () => {
@@ -211,12 +212,17 @@ describe('RedisRateLimiter keys and clock', () => {
   })
 
   it('reloads the script with EVAL after Redis lost it', async () => {
-    const { rl, client } = setup()
-    const id = randomUUID()
-    await rl.decide(id, minute(5), 'fixed')
-    await client.script('FLUSH')
-    expect(verdict(await rl.decide(id, minute(5), 'fixed')).windows[0]!.remaining).toBe(3)
-    expect(verdict(await rl.decide(id, minute(5), 'fixed')).windows[0]!.remaining).toBe(2)
+    const own = await startRedis() // SCRIPT FLUSH is server-wide: not on a shared GATEWAY_TEST_REDIS_URL
+    try {
+      const { rl, client } = setup({ url: own.url })
+      const id = randomUUID()
+      await rl.decide(id, minute(5), 'fixed')
+      await client.script('FLUSH')
+      expect(verdict(await rl.decide(id, minute(5), 'fixed')).windows[0]!.remaining).toBe(3)
+      expect(verdict(await rl.decide(id, minute(5), 'fixed')).windows[0]!.remaining).toBe(2)
+    } finally {
+      await own.close()
+    }
   })
 
   it('waits for the first connection of a new client instead of failing', async () => {
