@@ -2,6 +2,7 @@
 // an invalid one is an error naming the variable, never a silent default.
 import { createPrivateKey, X509Certificate } from 'node:crypto'
 import { closeSync, openSync, readFileSync } from 'node:fs'
+import { isIP } from 'node:net'
 import { availableParallelism } from 'node:os'
 import { resolve } from 'node:path'
 import { parseCidrList, type CidrList } from './net/cidr.js'
@@ -55,11 +56,29 @@ type Env = Record<string, string | undefined>
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
 const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, kb: 1024, m: 1024 ** 2, mb: 1024 ** 2, g: 1024 ** 3, gb: 1024 ** 3 }
 
-/** Thrown for an invalid variable; the message names it. */
-export class SettingsError extends Error {}
+/** Thrown for an invalid variable; the message names it, and `variable` is its name. */
+export class SettingsError extends Error {
+  constructor(message: string, readonly variable: string) {
+    super(message)
+  }
+}
 
 function fail(name: string, value: string, expected: string): never {
-  throw new SettingsError(`${name}=${JSON.stringify(value)}: ${expected}`)
+  throw new SettingsError(`${name}=${JSON.stringify(value)}: ${expected}`, name)
+}
+
+/**
+ * GATEWAY_HOST / GATEWAY_ADMIN_HOST: an IPv4 or IPv6 literal (`[::1]` is taken as `::1`), or `localhost`,
+ * which means 127.0.0.1 (IPv4 loopback; resolving it could give ::1 on some hosts and 127.0.0.1 on others).
+ * Host names are not resolved: a listener's address is checked here, not failed on later by the listener.
+ */
+function listenHost(env: Env, name: string, fallback: string): string {
+  const raw = env[name]?.trim() ?? ''
+  if (raw === '') return fallback
+  if (raw.toLowerCase() === 'localhost') return '127.0.0.1'
+  const literal = raw.startsWith('[') && raw.endsWith(']') ? raw.slice(1, -1) : raw
+  if (isIP(literal) === 0) fail(name, raw, 'must be an IPv4 or IPv6 address (e.g. 0.0.0.0, 127.0.0.1, ::, ::1) or localhost')
+  return literal
 }
 
 function int(env: Env, name: string, fallback: number, min: number, max: number): number {
@@ -114,7 +133,7 @@ function redisUrl(env: Env): string | null {
   try {
     redisTargetFromUrl(raw.trim())
   } catch (err) {
-    throw new SettingsError((err as Error).message)
+    throw new SettingsError((err as Error).message, 'GATEWAY_REDIS_URL')
   }
   return raw.trim()
 }
@@ -213,9 +232,9 @@ export function readSettings(env: Env = process.env): Settings {
   return {
     configPath: str(env, 'GATEWAY_CONFIG', 'config/gateway.yaml'),
     workers: int(env, 'GATEWAY_WORKERS', availableParallelism(), 1, 256),
-    host: str(env, 'GATEWAY_HOST', '0.0.0.0'),
+    host: listenHost(env, 'GATEWAY_HOST', '0.0.0.0'),
     port,
-    adminHost: str(env, 'GATEWAY_ADMIN_HOST', '127.0.0.1'),
+    adminHost: listenHost(env, 'GATEWAY_ADMIN_HOST', '127.0.0.1'),
     adminPort: int(env, 'GATEWAY_ADMIN_PORT', 8001, 0, 65535),
     adminToken: env.GATEWAY_ADMIN_TOKEN ? env.GATEWAY_ADMIN_TOKEN : null,
     logLevel,
@@ -236,5 +255,32 @@ export function readSettings(env: Env = process.env): Settings {
     otelEndpoint: httpUrl(env, 'GATEWAY_OTEL_ENDPOINT'),
     otelSamplingRate: ratio(env, 'GATEWAY_OTEL_SAMPLING_RATE', 1),
     maxConcurrency: int(env, 'GATEWAY_MAX_CONCURRENCY', 10_000, 0, 10_000_000),
+  }
+}
+
+/** Variables checked together: when one of them is invalid, the others' errors would only repeat it. */
+const LINKED: Record<string, string[]> = {
+  GATEWAY_TLS_CERT: ['GATEWAY_TLS_CERT', 'GATEWAY_TLS_KEY'],
+  GATEWAY_TLS_KEY: ['GATEWAY_TLS_CERT', 'GATEWAY_TLS_KEY'],
+}
+
+/**
+ * Every invalid variable at once (for `gateway validate` and start-up messages): each error is recorded and
+ * its variable set aside, and the rest read again. `settings` is null when there was any error.
+ */
+export function checkSettings(env: Env = process.env): { settings: Settings; errors: [] } | { settings: null; errors: string[] } {
+  const rest: Env = { ...env }
+  const errors: string[] = []
+  for (;;) {
+    try {
+      const settings = readSettings(rest)
+      return errors.length === 0 ? { settings, errors: [] } : { settings: null, errors }
+    } catch (err) {
+      const names = err instanceof SettingsError ? (LINKED[err.variable] ?? [err.variable]) : []
+      // Never loops: every round removes at least one variable, or rethrows.
+      if (!names.some((name) => name in rest)) throw err
+      errors.push((err as SettingsError).message)
+      for (const name of names) delete rest[name]
+    }
   }
 }

@@ -19,6 +19,16 @@ import { gatewayTotals, TrafficSampler } from './traffic-sampler.js'
 import { VERSION } from '../version.js'
 import { defaultCertificateProblem } from '../config/compile-tls.js'
 
+/**
+ * What a valid config may still not run with under these settings (the checks beyond validation), made at
+ * start, reload, POST /config and by `gateway validate` alike. A TLS listener needs a default certificate:
+ * GATEWAY_TLS_CERT/KEY or a config certificate.
+ */
+export function snapshotProblems(settings: Settings, snapshot: Snapshot): string[] {
+  const tls = defaultCertificateProblem(settings.tlsPort, settings.tlsCert !== null, snapshot.tls)
+  return tls === null ? [] : [tls]
+}
+
 /** What a reload, a posted config or a validation came to; `errors` are `path: message` lines. */
 export type ApplyResult =
   | { ok: true; hash: string; summary: string; warnings: string[] }
@@ -73,12 +83,28 @@ export class Gateway {
     this.traffic = new TrafficSampler(() => gatewayTotals(this), { onError: (err) => this.log.warn({ err }, 'dashboard traffic sample failed') })
   }
 
+  /**
+   * Rejects with a message naming the variables of the listener that could not start; the caller then stops
+   * whatever did start with shutdown() (worker threads must end before the process exits, or it aborts).
+   */
   async start(): Promise<void> {
-    const tlsProblem = this.tlsProblem(this.snapshot)
-    if (tlsProblem !== null) throw new Error(tlsProblem)
-    this.port = await this.workers.start(this.settings.port, this.settings.host, this.settings.tlsPort)
+    const problems = snapshotProblems(this.settings, this.snapshot)
+    if (problems.length > 0) throw new Error(problems.join('\n'))
+    const s = this.settings
+    try {
+      this.port = await this.workers.start(s.port, s.host, s.tlsPort)
+    } catch (err) {
+      const message = (err as Error).message
+      const tls = / \(TLS\)/.test(message)
+      const names = tls ? `GATEWAY_HOST=${s.host} GATEWAY_TLS_PORT=${s.tlsPort}` : `GATEWAY_HOST=${s.host} GATEWAY_PORT=${s.port}`
+      throw new Error(`${tls ? 'TLS' : 'proxy'} listener failed to start (${names}): ${message} (is the port in use, or the address not on this host?)`, { cause: err })
+    }
     this.tlsPort = this.workers.tlsPort
-    await this.admin.listen(this.settings.adminHost, this.settings.adminPort)
+    try {
+      await this.admin.listen(s.adminHost, s.adminPort)
+    } catch (err) {
+      throw new Error(`admin API failed to start (GATEWAY_ADMIN_HOST=${s.adminHost} GATEWAY_ADMIN_PORT=${s.adminPort}): ${(err as Error).message} (is the port in use, or the address not on this host?)`, { cause: err })
+    }
     this.healthChecker.update(this.snapshot)
     this.log.info({ port: this.port, tlsPort: this.tlsPort, admin: `${this.settings.adminHost}:${this.admin.port}`, workers: this.settings.workers, config: this.snapshot.hash }, 'gateway started')
   }
@@ -96,13 +122,13 @@ export class Gateway {
   /** POST /config/validate: every check a reload makes, nothing applied (health slots are not assigned). */
   validateText(text: string, format: 'yaml' | 'json'): ApplyResult {
     const result = loadConfigText(text, format, this.settings.configPath, this.health.capacity)
-    const errors = result.ok ? this.snapshotProblems(result.snapshot) : result.errors
+    const errors = result.ok ? snapshotProblems(this.settings, result.snapshot) : result.errors
     if (!result.ok || errors.length > 0) return { ok: false, errors, warnings: result.warnings }
     return { ok: true, hash: result.snapshot.hash, summary: summarize(result.snapshot), warnings: result.warnings }
   }
 
   private apply(result: SourceResult, origin: 'file' | 'admin'): ApplyResult {
-    const errors = result.ok ? this.snapshotProblems(result.snapshot) : result.errors
+    const errors = result.ok ? snapshotProblems(this.settings, result.snapshot) : result.errors
     if (!result.ok || errors.length > 0) {
       this.reloads.failed++
       this.log.error({ origin, errors }, 'reload rejected: config is invalid, nothing changed')
@@ -128,17 +154,6 @@ export class Gateway {
     this.log.info({ timeoutMs: this.settings.drainTimeoutMs }, 'draining')
     await this.workers.drain(this.settings.drainTimeoutMs)
     this.admin.close()
-  }
-
-  /** A TLS listener needs a default certificate: GATEWAY_TLS_CERT/KEY or a config certificate. */
-  private tlsProblem(snapshot: Snapshot): string | null {
-    return defaultCertificateProblem(this.settings.tlsPort, this.settings.tlsCert !== null, snapshot.tls)
-  }
-
-  /** What a valid config may still not run with in this process (the checks beyond validation). */
-  private snapshotProblems(snapshot: Snapshot): string[] {
-    const tls = this.tlsProblem(snapshot)
-    return tls === null ? [] : [tls]
   }
 
   ready(): boolean {

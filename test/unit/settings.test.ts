@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest'
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { parseSize, readSettings } from '../../src/settings.js'
+import { checkSettings, parseSize, readSettings } from '../../src/settings.js'
 
 describe('readSettings', () => {
   it('fills SPEC §2 defaults', () => {
@@ -29,6 +29,21 @@ describe('readSettings', () => {
     expect(s.accessLog).toBe('stdout')
     expect(s.otelEndpoint).toBeNull()
     expect(s.otelSamplingRate).toBe(1)
+    expect(s.logLevel).toBe('info')
+    expect(s.trustedIps).toHaveLength(0)
+  })
+
+  it('reads listener addresses: IPv4 and IPv6 literals, [v6] brackets, localhost as 127.0.0.1', () => {
+    expect(readSettings({ GATEWAY_HOST: '::', GATEWAY_ADMIN_HOST: '[::1]' })).toMatchObject({ host: '::', adminHost: '::1' })
+    expect(readSettings({ GATEWAY_HOST: ' 10.1.2.3 ', GATEWAY_ADMIN_HOST: 'LOCALHOST' })).toMatchObject({ host: '10.1.2.3', adminHost: '127.0.0.1' })
+  })
+
+  it('reports every invalid variable at once (checkSettings), each named', () => {
+    const r = checkSettings({ GATEWAY_HOST: 'not-an-ip', GATEWAY_ADMIN_PORT: 'x', GATEWAY_TLS_CERT: '/nonexistent.crt', GATEWAY_TLS_KEY: '/nonexistent.key' })
+    expect(r.settings).toBeNull()
+    expect(r.errors).toHaveLength(3)
+    expect(r.errors.join('\n')).toMatch(/GATEWAY_HOST=.*\n.*GATEWAY_ADMIN_PORT=.*\n.*GATEWAY_TLS_CERT=/s)
+    expect(checkSettings({ GATEWAY_PORT: '9000' })).toMatchObject({ errors: [], settings: { port: 9000 } })
   })
 
   it('reads the access log target and the process-wide tracing settings', () => {
@@ -88,6 +103,24 @@ describe('readSettings', () => {
     ['GATEWAY_OTEL_SAMPLING_RATE', '1.5'],
     ['GATEWAY_OTEL_SAMPLING_RATE', 'half'],
     ['GATEWAY_MAX_CONCURRENCY', '-5'],
+    ['GATEWAY_HOST', 'not-an-ip'],
+    ['GATEWAY_HOST', 'example.com'],
+    ['GATEWAY_HOST', '256.0.0.1'],
+    ['GATEWAY_HOST', '127.0.0.1:8000'],
+    ['GATEWAY_ADMIN_HOST', 'not-an-ip'],
+    ['GATEWAY_ADMIN_HOST', '::g'],
+    ['GATEWAY_ADMIN_PORT', '65536'],
+    ['GATEWAY_ADMIN_PORT', 'admin'],
+    ['GATEWAY_ADMIN_PORT', '-1'],
+    ['GATEWAY_UPSTREAM_KEEPALIVE', 'lots'],
+    ['GATEWAY_UPSTREAM_KEEPALIVE', '-1'],
+    ['GATEWAY_UPSTREAM_KEEPALIVE', '100001'],
+    ['GATEWAY_UPSTREAM_IDLE_TIMEOUT_MS', '0'],
+    ['GATEWAY_UPSTREAM_IDLE_TIMEOUT_MS', '1.5'],
+    ['GATEWAY_UPSTREAM_IDLE_TIMEOUT_MS', '60s'],
+    ['GATEWAY_DRAIN_TIMEOUT_MS', 'soon'],
+    ['GATEWAY_DRAIN_TIMEOUT_MS', '3600001'],
+    ['GATEWAY_DRAIN_TIMEOUT_MS', '-100'],
   ])('rejects %s=%s naming the variable', (name, value) => {
     expect(() => readSettings({ [name]: value })).toThrow(name)
   })
