@@ -55,7 +55,7 @@ export async function renderMetrics(gw: Gateway): Promise<string> {
     { name: 'api_gateway_upstream_target_health', help: 'Whether the balancer may pick the target: 1 healthy, half-open or unchecked; 0 ejected.', type: 'gauge', samples: targetHealth(gw) },
     {
       name: 'api_gateway_connections',
-      help: 'Requests in flight and upstream connections (open = in use, idle = kept alive in the pools).',
+      help: 'Requests in flight and upstream connections (upstream_open = every live upstream socket, idle ones included; upstream_idle = those kept alive in the pools).',
       type: 'gauge',
       samples: [
         { labels: { state: 'in_flight' }, value: s.sum(STAT.IN_FLIGHT) },

@@ -7,6 +7,7 @@ import type { Snapshot } from '../config/types.js'
 import type { PrimaryMessage, WorkerInit, WorkerMessage } from './messages.js'
 import type { RowSnapshot } from '../observability/worker-metrics.js'
 import { mergeRows, toSnapshots } from '../observability/metrics-merge.js'
+import { WorkerStats } from '../shared/worker-stats.js'
 
 const WORKER_URL = new URL('../worker/main.js', import.meta.url)
 /** A worker that dies this soon after starting is respawned after a pause, not in a tight loop. */
@@ -40,6 +41,8 @@ export class WorkerSet {
   private readonly scrapes = new Map<number, (rows: RowSnapshot[]) => void>()
   /** Called whenever a worker reports a Snapshot applied (whenApplied waits through these). */
   private readonly appliedListeners = new Set<() => void>()
+  /** The primary's view of the workers' live counters (the buffer every WorkerInit carries), made at the first spawn. */
+  private stats: WorkerStats | null = null
 
   constructor(count: number, makeInit: (index: number) => WorkerInit, log: Logger) {
     this.count = count
@@ -88,6 +91,7 @@ export class WorkerSet {
       const init = this.makeInit(index)
       init.settings = { ...init.settings, port: this.port, tlsPort: this.tlsPort }
       const worker = new Worker(WORKER_URL, { workerData: init })
+      const stats = (this.stats ??= new WorkerStats(init.statsSab, init.statsRows))
       const slot = this.slots[index]!
       slot.worker = worker
       slot.ready = false
@@ -115,6 +119,9 @@ export class WorkerSet {
       })
       worker.on('error', (err) => this.log.error({ err, worker: index }, 'worker crashed'))
       worker.on('exit', (code) => {
+        // Whatever the thread had in flight or open died with it: its gauges (not its counters) go back to
+        // zero, unless a replacement already owns the row (a worker that exits is never slot.worker again).
+        if (slot.worker === worker || slot.worker === null) stats.resetGauges(init.index)
         if (slot.worker !== worker) return
         slot.worker = null
         slot.ready = false

@@ -93,7 +93,10 @@ export class RequestContext implements PluginRequest {
   cacheStatus = ''
   /** The status sent to the client (0 until a response head went out). */
   status = 0
-  /** The Runtime the request was routed with (its metrics rows and log-phase chain), null before routing. */
+  /**
+   * The Runtime the request is served with (its metrics rows and log-phase chain): set by the listener before
+   * any answer, so requests refused before routing are counted too; null only until then.
+   */
   runtime: Runtime | null = null
   /** performance.now() when the request was written upstream / its first response byte came; 0 = not yet. */
   upstreamSentAt = 0

@@ -1,5 +1,6 @@
-// What runs when a request ends (Kong's log phase): the worker's metrics rows always; the log-phase
-// plugins of the route and the process-wide access log only when there are any.
+// What runs when a request ends (Kong's log phase): the worker's metrics rows always, for every request
+// (refused before routing too: labels ''), then the log-phase plugins of the route and the process-wide
+// access log when there are any.
 import { performance } from 'node:perf_hooks'
 import { CACHE_STATUSES, recordRequest } from '../observability/worker-metrics.js'
 import type { Logger } from '../logger.js'
@@ -23,8 +24,9 @@ export class LogPhase {
   }
 
   run(ctx: RequestContext): void {
-    const rt = ctx.runtime
-    if (rt === null) return
+    // Every request is counted and logged (SPEC §10); one ended before the listener set its Runtime is
+    // counted with the listener's current one, in the unrouted rows.
+    const rt = ctx.runtime ?? ctx.listener.runtime
     const endedAt = performance.now()
     const match = ctx.match
     const rows = match === null ? rt.unroutedRows : rt.metricsRows[match.routeIndex]!
