@@ -7,25 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { startGateway, type RunningGateway } from '../helpers/gateway.js'
 import { rawRequest, request, type Reply } from '../helpers/http.js'
 import { echoHandler, startUpstream, type Upstream } from '../helpers/upstream.js'
-
-type Samples = [string, Record<string, string>, number][]
-
-/** `name{labels} value` lines of the exposition, as [name, labels, value]. */
-function samples(text: string): Samples {
-  const out: Samples = []
-  for (const line of text.split('\n')) {
-    const m = /^([a-z_]+)(?:\{(.*)\})? (\S+)$/.exec(line)
-    if (m === null) continue
-    const labels: Record<string, string> = {}
-    for (const l of (m[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels[l[1]!] = l[2]!
-    out.push([m[1]!, labels, Number(m[3])])
-  }
-  return out
-}
-
-function sum(all: Samples, name: string, where: Record<string, string> = {}): number {
-  return all.filter(([n, l]) => n === name && Object.entries(where).every(([k, v]) => l[k] === v)).reduce((a, [, , v]) => a + v, 0)
-}
+import { samples, sum, type Samples } from '../helpers/prometheus.js'
 
 /** The value of the one sample matching exactly; undefined when there is none. */
 function value(all: Samples, name: string, labels: Record<string, string>): number | undefined {

@@ -5,28 +5,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startGateway, type RunningGateway } from '../helpers/gateway.js'
 import { request } from '../helpers/http.js'
 import { closedPort, startUpstream, type Upstream } from '../helpers/upstream.js'
+import { samples, sum } from '../helpers/prometheus.js'
 
 const DELAY_MS = 150
 let up: Upstream
 let gw: RunningGateway
 let deadPort: number
-
-/** `name{labels} value` lines of the exposition, as [name, labels, value]. */
-function samples(text: string): [string, Record<string, string>, number][] {
-  const out: [string, Record<string, string>, number][] = []
-  for (const line of text.split('\n')) {
-    const m = /^([a-z_]+)(?:\{(.*)\})? (\S+)$/.exec(line)
-    if (m === null) continue
-    const labels: Record<string, string> = {}
-    for (const l of (m[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels[l[1]!] = l[2]!
-    out.push([m[1]!, labels, Number(m[3])])
-  }
-  return out
-}
-
-function sum(all: ReturnType<typeof samples>, name: string, where: Record<string, string> = {}): number {
-  return all.filter(([n, l]) => n === name && Object.entries(where).every(([k, v]) => l[k] === v)).reduce((a, [, , v]) => a + v, 0)
-}
 
 async function scrape(): Promise<ReturnType<typeof samples>> {
   const reply = await request(gw.adminUrl + '/metrics')
