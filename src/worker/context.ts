@@ -94,10 +94,10 @@ export class RequestContext implements PluginRequest {
   /** The status sent to the client (0 until a response head went out). */
   status = 0
   /**
-   * The Runtime the request is served with (its metrics rows and log-phase chain): set by the listener before
-   * any answer, so requests refused before routing are counted too; null only until then.
+   * The Runtime the request is served with from start to end (its router, metrics rows and log-phase chain),
+   * even when a reload swaps the listener's; requests refused before routing are counted with it too.
    */
-  runtime: Runtime | null = null
+  readonly runtime: Runtime
   /** performance.now() when the request was written upstream / its first response byte came; 0 = not yet. */
   upstreamSentAt = 0
   upstreamFirstByteAt = 0
@@ -133,6 +133,7 @@ export class RequestContext implements PluginRequest {
   constructor(res: HttpResponse, req: HttpRequest, listener: Listener, origin: Origin) {
     this.res = res
     this.listener = listener
+    this.runtime = listener.runtime
     this.startedAt = performance.now()
     this.method = req.getCaseSensitiveMethod()
     const url = req.getUrl()

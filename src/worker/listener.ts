@@ -133,10 +133,7 @@ export class Listener implements ExchangeHost, GrpcHost, TunnelHost {
     if (origin.generation !== null) origin.generation.inFlight++
     this.stats.add(this.row, STAT.REQUESTS, 1)
     this.stats.add(this.row, STAT.IN_FLIGHT, 1)
-    // Set before the first answer that can be given: the log phase counts and logs every request with its
-    // Runtime, the ones refused before routing (400 framing, 503 overload) in the unrouted ('' labels) rows.
-    const rt = this.runtime
-    ctx.runtime = rt
+    const rt = ctx.runtime
     if (ctx.framing !== FRAMING_OK) return this.fail(ctx, new GatewayError(GW.BAD_REQUEST, false, 'ambiguous request framing'))
     if (this.inFlight > this.maxConcurrency) return this.overloaded(ctx)
     const match = rt.router.match(ctx.method, ctx.host, ctx.path, ctx.headers, ctx.query, origin.sni ?? stripPort(ctx.host).toLowerCase())

@@ -24,9 +24,8 @@ export class LogPhase {
   }
 
   run(ctx: RequestContext): void {
-    // Every request is counted and logged (SPEC §10); one ended before the listener set its Runtime is
-    // counted with the listener's current one, in the unrouted rows.
-    const rt = ctx.runtime ?? ctx.listener.runtime
+    // Every request is counted and logged (SPEC §10), the ones refused before routing in the unrouted rows.
+    const rt = ctx.runtime
     const endedAt = performance.now()
     const match = ctx.match
     const rows = match === null ? rt.unroutedRows : rt.metricsRows[match.routeIndex]!
