@@ -24,7 +24,7 @@ import { BODY, INSTALL_HINT, findNginx, nginxVersion, proxyConf, startNginx, ups
 import { chooseLoader } from './lib/load.mjs'
 import { SCENARIOS, startGateway } from './lib/gateway.mjs'
 import { machineInfo } from './lib/machine.mjs'
-import { startNodeUpstream } from './lib/upstream.mjs'
+import { startNodeUpstream, startStackFloor } from './lib/upstream.mjs'
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const HERE = path.join(ROOT, 'native-bench')
@@ -38,9 +38,10 @@ Usage: node native-bench/run.mjs [--only proxy|micro|protocols] [--targets LIST]
   --only protocols  only grpc-bench.ts (transcoded unary call vs plain proxy) and ws-bench.ts
                     (WebSocket echo through the gateway vs direct)
   --targets LIST    comma list of rows: direct,nginx,gateway,rate-limit,rate-limit-quiet,cache,
-                    key-auth-rl,jwt-hs256,jwt-rs256 (default: all). The plugin rows run 1 worker:
+                    key-auth-rl,jwt-hs256,jwt-rs256 (default: all of these). The plugin rows run 1 worker:
                     rate-limiting (local; -quiet with hide_client_headers), every request a proxy-cache
-                    hit, key-auth + rate-limiting, jwt HS256/RS256
+                    hit, key-auth + rate-limiting, jwt HS256/RS256. Also floor (only when named): the
+                    least a proxy on this stack does (lib/stack-floor.mjs: uWS, net sockets, the parser)
   --check           exit 1 unless the gateway with 1 worker reaches >= 0.8x NGINX req/s
                     with p99 <= 2x NGINX's (the acceptance bar)
 
@@ -61,6 +62,8 @@ const SCENARIO_ROWS = [
   { id: 'jwt-rs256', label: 'gateway + jwt RS256 (1 worker)', bar: 'cost ≤ 35 %', maxCost: 0.35 },
 ]
 const TARGETS = ['direct', 'nginx', 'gateway', ...SCENARIO_ROWS.map((r) => r.id)]
+/** Rows run only when --targets names them. */
+const OPT_IN_TARGETS = ['floor']
 
 // Acceptance bar from the issue: single worker, small body, 64 connections.
 const BAR_RPS = 0.8
@@ -108,7 +111,8 @@ function readOptions() {
   }
   if (values.only !== undefined && !['proxy', 'micro', 'protocols'].includes(values.only)) fail(`--only must be proxy, micro or protocols, not "${values.only}"`)
   const targets = new Set((values.targets ?? TARGETS.join(',')).split(',').map((s) => s.trim()).filter(Boolean))
-  for (const t of targets) if (!TARGETS.includes(t)) fail(`unknown target "${t}" in --targets (${TARGETS.join(', ')})`)
+  const known = [...TARGETS, ...OPT_IN_TARGETS]
+  for (const t of targets) if (!known.includes(t)) fail(`unknown target "${t}" in --targets (${known.join(', ')})`)
   const gatewayWorkers = (process.env.BENCH_GATEWAY_WORKERS ?? '1,2').split(',').map((s) => Number(s.trim()))
   for (const w of gatewayWorkers) if (!Number.isInteger(w) || w <= 0) fail(`BENCH_GATEWAY_WORKERS must be a comma list of positive integers`)
   const upstream = process.env.BENCH_UPSTREAM ?? ''
@@ -230,7 +234,7 @@ async function runProxy(opts, results) {
     console.log(`may be the bottleneck and compress the differences). To install wrk: ${INSTALL_HINT}`)
   }
 
-  const [upstreamPort, nginxPort, ...gwPorts] = await freePorts(3 + 2 * (opts.gatewayWorkers.length + SCENARIO_ROWS.length))
+  const [upstreamPort, nginxPort, floorPort, ...gwPorts] = await freePorts(3 + 2 * (opts.gatewayWorkers.length + SCENARIO_ROWS.length))
   let upstream
   try {
     upstream = await startUpstream(nginxBin, opts, upstreamPort)
@@ -270,6 +274,9 @@ async function runProxy(opts, results) {
         return startNginx(nginxBin, { role: 'proxy', port: nginxPort, conf: (prefix) => proxyConf(prefix, nginxPort, upstreamPort) })
       },
     })
+  }
+  if (opts.targets.has('floor')) {
+    targets.push({ id: 'floor', label: 'stack floor (uWS + net + parser)', short: 'stack floor', start: () => startStackFloor(floorPort, upstreamPort) })
   }
   if (opts.targets.has('gateway')) {
     for (const [i, workers] of opts.gatewayWorkers.entries()) {

@@ -1,20 +1,27 @@
 // WebSocket relay throughput: N concurrent `ws` clients each echoing one message at a time against a `ws`
 // echo server, directly and through the gateway (1 worker), in the same run. Bar: gateway ≥ 0.5× direct.
-// Run with `node --import tsx native-bench/ws-bench.ts` after `npm run build` (it starts dist/cli.js).
-// Env: WS_BENCH_CLIENTS (32), WS_BENCH_SIZE bytes (64), WS_BENCH_SECONDS per measurement (5), WS_BENCH_CHECK=1 exits 1 under the bar.
+// Each round measures both, in alternating order; the verdict is the median of the per-round ratios, since
+// on a shared 2-core VM the direct figure alone swings by a third between measurements a minute apart.
+// Run with `node --import tsx native-bench/ws-bench.ts` after `npm run build` (it starts dist/cli.js, or
+// BENCH_GATEWAY_CLI to compare builds). Env: WS_BENCH_CLIENTS (32), WS_BENCH_SIZE bytes (64),
+// WS_BENCH_SECONDS per measurement (5), WS_BENCH_ROUNDS (3), WS_BENCH_CHECK=1 exits 1 under the bar,
+// WS_BENCH_FLOOR=1 adds lib/ws-stack-floor.mjs (the least relay on this stack) to every round for reference.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import WebSocket from 'ws'
 
 const CLIENTS = Number(process.env.WS_BENCH_CLIENTS ?? 32)
 const SIZE = Number(process.env.WS_BENCH_SIZE ?? 64)
 const SECONDS = Number(process.env.WS_BENCH_SECONDS ?? 5)
+const ROUNDS = Math.max(1, Number(process.env.WS_BENCH_ROUNDS ?? 3))
+const FLOOR = process.env.WS_BENCH_FLOOR === '1'
 const WARMUP_MS = 1000
 const BAR = 0.5
-const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url))
+const ROOT = fileURLToPath(new URL('..', import.meta.url))
+const CLI = resolve(ROOT, process.env.BENCH_GATEWAY_CLI || join('dist', 'cli.js'))
 
 /** The echo server runs in its own process, so neither side of the comparison shares a core with it more than the other. */
 const ECHO_SERVER = `
@@ -31,7 +38,7 @@ process.on('exit', () => {
 
 /** Starts a child and resolves with the first stdout/stderr line that `pick` accepts. */
 function startChild<T>(args: string[], env: NodeJS.ProcessEnv, pick: (line: string) => T | null): Promise<T> {
-  const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'], cwd: fileURLToPath(new URL('..', import.meta.url)) })
+  const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'], cwd: ROOT })
   children.push(child)
   return new Promise((resolve, reject) => {
     let buffered = ''
@@ -48,11 +55,18 @@ function startChild<T>(args: string[], env: NodeJS.ProcessEnv, pick: (line: stri
   })
 }
 
+/** The port a child prints as its first `{"port":N}` line. */
+function portLine(line: string): number | null {
+  if (!line.startsWith('{"port"')) return null
+  return (JSON.parse(line) as { port: number }).port
+}
+
 function startEcho(): Promise<number> {
-  return startChild(['--input-type=module', '-e', ECHO_SERVER], process.env, (line) => {
-    if (!line.startsWith('{"port"')) return null
-    return (JSON.parse(line) as { port: number }).port
-  })
+  return startChild(['--input-type=module', '-e', ECHO_SERVER], process.env, portLine)
+}
+
+function startFloor(upstreamPort: number): Promise<number> {
+  return startChild([join(ROOT, 'native-bench', 'lib', 'ws-stack-floor.mjs'), String(upstreamPort)], process.env, portLine)
 }
 
 function startGateway(upstreamPort: number): Promise<number> {
@@ -105,15 +119,34 @@ async function measure(url: string): Promise<number> {
   return count / elapsed
 }
 
-const echoPort = await startEcho()
-const gatewayPort = await startGateway(echoPort)
-const direct = await measure(`ws://127.0.0.1:${echoPort}/`)
-const gateway = await measure(`ws://127.0.0.1:${gatewayPort}/`)
-const ratio = gateway / direct
+/** Middle value (mean of the two middle ones for an even count). */
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b)
+  const mid = sorted.length >> 1
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
+}
+
 const fmt = (n: number): string => Math.round(n).toLocaleString('en-US')
-console.log(`ws-bench: ${CLIENTS} clients, ${SIZE}-byte messages, ${SECONDS} s each (echo round trips per second)`)
-console.log(`  direct            ${fmt(direct)} msg/s`)
-console.log(`  gateway, 1 worker ${fmt(gateway)} msg/s`)
-console.log(`  ratio             ${ratio.toFixed(2)} (bar ≥ ${BAR})`)
+const echoPort = await startEcho()
+const urls: Record<string, string> = { direct: `ws://127.0.0.1:${echoPort}/`, gateway: `ws://127.0.0.1:${await startGateway(echoPort)}/` }
+if (FLOOR) urls.floor = `ws://127.0.0.1:${await startFloor(echoPort)}/`
+const rows = Object.keys(urls)
+const labels: Record<string, string> = { direct: 'direct', gateway: 'gateway (1 worker)', floor: 'stack floor' }
+console.log(`ws-bench: ${CLIENTS} clients, ${SIZE}-byte messages, ${SECONDS} s each, ${ROUNDS} rounds (echo round trips per second)`)
+const rounds: Record<string, number>[] = []
+for (let i = 0; i < ROUNDS; i++) {
+  // Each round starts one row later, so no row always runs first.
+  const shift = i % rows.length
+  const got: Record<string, number> = {}
+  for (const row of [...rows.slice(shift), ...rows.slice(0, shift)]) got[row] = await measure(urls[row]!)
+  rounds.push(got)
+  console.log(`  round ${i + 1}: ${rows.map((r) => `${labels[r]} ${fmt(got[r]!)} msg/s`).join(', ')}; ratio ${(got.gateway! / got.direct!).toFixed(2)}`)
+}
+const ratioOf = (row: string): number[] => rounds.map((r) => r[row]! / r.direct!)
+const spread = (values: number[]): string => `${Math.min(...values).toFixed(2)}–${Math.max(...values).toFixed(2)}`
+for (const row of rows) console.log(`  ${labels[row]!.padEnd(19)} ${fmt(median(rounds.map((r) => r[row]!)))} msg/s (median)`)
+const ratio = median(ratioOf('gateway'))
+console.log(`  ratio               ${ratio.toFixed(2)} median of rounds, spread ${spread(ratioOf('gateway'))} (bar ≥ ${BAR})`)
+if (FLOOR) console.log(`  stack floor ratio   ${median(ratioOf('floor')).toFixed(2)} median of rounds, spread ${spread(ratioOf('floor'))} (reference)`)
 for (const c of children) c.kill('SIGTERM')
 if (process.env.WS_BENCH_CHECK === '1' && ratio < BAR) process.exitCode = 1
