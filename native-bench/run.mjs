@@ -25,6 +25,7 @@ import { chooseLoader } from './lib/load.mjs'
 import { SCENARIOS, startGateway } from './lib/gateway.mjs'
 import { machineInfo } from './lib/machine.mjs'
 import { startNodeUpstream, startStackFloor } from './lib/upstream.mjs'
+import { median } from './lib/stats.mjs'
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const HERE = path.join(ROOT, 'native-bench')
@@ -186,13 +187,6 @@ async function measureOnce(loader, label, url, opts) {
   console.log(`${fmtRps(r.rps)} req/s, p50 ${fmtMs(r.p50Ms)}, p99 ${fmtMs(r.p99Ms)}, errors ${r.errors}`)
   delete r.raw
   return r
-}
-
-/** The median of numbers (the mean of the middle two for an even count). */
-function median(xs) {
-  const sorted = [...xs].sort((a, b) => a - b)
-  const mid = Math.floor(sorted.length / 2)
-  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
 }
 
 /** The run with the median req/s (the lower middle one for an even count). */

@@ -2,7 +2,8 @@
 // does per message. The client side is uWS; the upstream is a raw `net` socket read into one buffer
 // with a minimal RFC 6455 client codec (masked frames out, unfragmented data frames in), so neither the
 // `ws` library nor any gateway feature (routing, plugins, limits, backpressure, close-code relay) is in
-// the path. It serves only ws-bench's echo server. Run as a child (needs npm run build); prints {"port":N}:
+// the path. It serves only ws-bench's echo server. Run as a child (needs npm run build); prints
+// `ws stack floor listening on PORT`:
 //   node native-bench/lib/ws-stack-floor.mjs UPSTREAM_PORT
 import net from 'node:net'
 import { randomFillSync } from 'node:crypto'
@@ -146,7 +147,7 @@ uws
       console.error('ws stack floor: cannot listen')
       process.exit(1)
     }
-    console.log(JSON.stringify({ port: uws.us_socket_local_port(token) }))
+    console.log(`ws stack floor listening on ${uws.us_socket_local_port(token)}`)
   })
 
 process.on('SIGTERM', () => process.exit(0))
