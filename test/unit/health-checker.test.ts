@@ -178,9 +178,13 @@ describe('HealthChecker', () => {
     checker.update(snapshot([a.port], ACTIVE))
     a.status = 500
     await until(() => !table.isHealthy(0))
+    const bBefore = b.probes
     checker.update(snapshot([a.port, b.port], { active: { healthy: { interval: 0.02 }, unhealthy: { http_failures: 2 } } }))
+    // An unhealthy-interval probe of the old config may be on the wire at the update; it reaches the server
+    // (same event loop) before the new checker's first probe of b completes a round trip.
+    await until(() => b.probes > bBefore)
     const probed = a.probes
-    await until(() => b.probes >= 3)
+    await until(() => b.probes >= bBefore + 3)
     expect(a.probes).toBe(probed) // ejected, and the new config probes healthy targets only
     expect(table.isHealthy(0)).toBe(false)
   })
